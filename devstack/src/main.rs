@@ -1,0 +1,156 @@
+//! `devstack`: the whole system on one machine, on loopback ports.
+//!
+//! `devstack up` starts DynamoDB Local, NATS with JetStream, localstripe, creates the tables and the
+//! stream, starts every function as its own process and NGINX in front, prints the URL, and on Ctrl-C
+//! (or SIGTERM, or any of them dying) stops everything it started.
+//!
+//! `devstack deps -- COMMAND…` starts only the dependencies, runs COMMAND with their addresses in its
+//! environment (this is how `make test` gives integration tests a real DynamoDB Local and NATS), stops
+//! them, and exits with COMMAND's status.
+
+mod functions;
+mod nginx;
+mod probe;
+mod settings;
+mod supervisor;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use settings::Settings;
+use supervisor::Supervisor;
+
+const USAGE: &str = "usage: devstack up | devstack deps -- COMMAND [ARGS…]";
+
+// One thread: children are spawned from it, and PR_SET_PDEATHSIG follows the spawning thread.
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let settings = match Settings::from_env() {
+        Ok(settings) => settings,
+        Err(problems) => {
+            for problem in problems {
+                eprintln!("devstack: {problem}");
+            }
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut supervisor = Supervisor::new(settings.run_dir.join("logs"));
+    let outcome = match args.first().map(String::as_str) {
+        None | Some("up") => up(&settings, &mut supervisor).await,
+        Some("deps") => {
+            let command: Vec<String> = args
+                .iter()
+                .skip(1)
+                .skip_while(|a| *a == "--")
+                .cloned()
+                .collect();
+            if command.is_empty() {
+                Err(USAGE.to_owned())
+            } else {
+                deps(&settings, &mut supervisor, &command).await
+            }
+        }
+        Some(_) => Err(USAGE.to_owned()),
+    };
+    supervisor.stop_all().await;
+    settings.clean_scratch();
+    match outcome {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("devstack: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Starts DynamoDB Local, NATS and localstripe, and waits until each accepts connections.
+async fn start_dependencies(
+    settings: &Settings,
+    supervisor: &mut Supervisor,
+) -> Result<(), String> {
+    std::fs::create_dir_all(&settings.run_dir)
+        .map_err(|e| format!("cannot create {}: {e}", settings.run_dir.display()))?;
+    supervisor.spawn("dynamodb-local", settings.dynamodb_command()?)?;
+    supervisor.spawn("nats-server", settings.nats_command()?)?;
+    supervisor.spawn("localstripe", settings.stripe_command()?)?;
+    for (name, port) in [
+        ("dynamodb-local", settings.dynamodb_port),
+        ("nats-server", settings.nats_port),
+        ("localstripe", settings.stripe_port),
+    ] {
+        supervisor
+            .wait_until(name, || probe::port_open(port), Duration::from_secs(60))
+            .await?;
+    }
+    Ok(())
+}
+
+async fn up(settings: &Settings, supervisor: &mut Supervisor) -> Result<ExitCode, String> {
+    start_dependencies(settings, supervisor).await?;
+    let env = settings.service_env();
+    let mut provision = tokio::process::Command::new(settings.bin_dir.join("provision"));
+    provision.envs(&env);
+    supervisor.run_to_end("provision", provision).await?;
+
+    for (index, function) in functions::ALL.iter().enumerate() {
+        let port = settings.function_port(index);
+        let mut command = tokio::process::Command::new(settings.bin_dir.join(function.name));
+        command.envs(&env).env("PORT", port.to_string());
+        supervisor.spawn(function.name, command)?;
+    }
+    for (index, function) in functions::ALL.iter().enumerate() {
+        let port = settings.function_port(index);
+        supervisor
+            .wait_until(
+                function.name,
+                || probe::healthy(port),
+                Duration::from_secs(30),
+            )
+            .await?;
+    }
+
+    let conf =
+        nginx::render(settings).map_err(|e| format!("cannot write the NGINX config: {e}"))?;
+    supervisor.spawn("nginx", nginx::command(&conf))?;
+    supervisor
+        .wait_until(
+            "nginx",
+            || probe::port_open(settings.http_port),
+            Duration::from_secs(15),
+        )
+        .await?;
+
+    println!("Storefront: http://127.0.0.1:{}/", settings.http_port);
+    println!(
+        "Logs: {}  (Ctrl-C stops everything)",
+        settings.run_dir.join("logs").display()
+    );
+    let reason = supervisor.until_stopped().await;
+    eprintln!("devstack: {reason}; stopping");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn deps(
+    settings: &Settings,
+    supervisor: &mut Supervisor,
+    command: &[String],
+) -> Result<ExitCode, String> {
+    start_dependencies(settings, supervisor).await?;
+    let env = settings.service_env();
+    let mut child = tokio::process::Command::new(&command[0])
+        .args(&command[1..])
+        .envs(&env)
+        .spawn()
+        .map_err(|e| format!("cannot run {}: {e}", command[0]))?;
+    tokio::select! {
+        status = child.wait() => {
+            let status = status.map_err(|e| e.to_string())?;
+            Ok(ExitCode::from(status.code().map_or(1, |c| u8::try_from(c).unwrap_or(1))))
+        }
+        reason = supervisor.until_stopped() => {
+            let _ = child.kill().await;
+            Err(format!("{reason} while running {}", command[0]))
+        }
+    }
+}

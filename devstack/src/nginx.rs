@@ -1,0 +1,80 @@
+//! NGINX for the local stack: the project's `nginx/` configuration with local upstreams.
+//!
+//! The routes (`nginx/api.conf`) are the same in a cluster; only the upstreams differ: here each
+//! function's loopback port, there its cluster-local Service name.
+
+use std::fmt::Write as _;
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+
+use tokio::process::Command;
+
+use crate::functions;
+use crate::settings::Settings;
+
+/// Writes `nginx.conf` and the upstreams under the run directory; returns the main file.
+pub fn render(settings: &Settings) -> std::io::Result<PathBuf> {
+    let dir = settings.run_dir.join("nginx");
+    for temp in ["body", "proxy", "fastcgi", "uwsgi", "scgi"] {
+        std::fs::create_dir_all(dir.join("tmp").join(temp))?;
+    }
+
+    let mut upstreams = String::new();
+    for (index, function) in functions::ALL.iter().enumerate() {
+        let _ = writeln!(
+            upstreams,
+            "upstream {} {{ server 127.0.0.1:{}; keepalive 32; }}",
+            function.name,
+            settings.function_port(index)
+        );
+    }
+    std::fs::write(dir.join("upstreams.conf"), upstreams)?;
+
+    let project = settings.project_dir.join("nginx");
+    let running_as_root = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
+    // As root, NGINX would hand its workers to `nobody`, who cannot read a private work tree.
+    let user = if running_as_root { "user root;\n" } else { "" };
+    let conf = format!(
+        "# Written by devstack; edit nginx/*.conf instead.
+{user}worker_processes auto;
+pid {dir}/nginx.pid;
+error_log stderr warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/tmp/body;
+    proxy_temp_path {dir}/tmp/proxy;
+    fastcgi_temp_path {dir}/tmp/fastcgi;
+    uwsgi_temp_path {dir}/tmp/uwsgi;
+    scgi_temp_path {dir}/tmp/scgi;
+    limit_req_zone $binary_remote_addr zone=auth:10m rate={auth_rate};
+    include {dir}/upstreams.conf;
+    server {{
+        listen 127.0.0.1:{port};
+        include {project}/api.conf;
+    }}
+}}
+",
+        dir = dir.display(),
+        project = project.display(),
+        port = settings.http_port,
+        auth_rate = settings.auth_rate,
+    );
+    let main = dir.join("nginx.conf");
+    std::fs::write(&main, conf)?;
+    Ok(main)
+}
+
+pub fn command(conf: &std::path::Path) -> Command {
+    let mut command = Command::new("nginx");
+    let prefix = conf.parent().map(PathBuf::from).unwrap_or_default();
+    command
+        .arg("-e")
+        .arg("stderr")
+        .arg("-p")
+        .arg(prefix)
+        .arg("-c")
+        .arg(conf)
+        .args(["-g", "daemon off;"]);
+    command
+}

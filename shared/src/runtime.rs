@@ -1,0 +1,108 @@
+//! The one runtime every function binary runs on.
+//!
+//! On Knative (the default) it listens on `$PORT` and drains in-flight requests on SIGTERM. When
+//! `AWS_LAMBDA_RUNTIME_API` is set it serves the same router through `lambda_http` instead; the check
+//! comes first because the Lambda runtime panics outside Lambda.
+
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::process::ExitCode;
+
+use axum::Router;
+
+use crate::config::{Env, FromEnv};
+use crate::{routing, telemetry};
+
+/// Where to listen when not on Lambda: `LISTEN_HOST` (default `0.0.0.0`, as a container needs) and
+/// `PORT` (default 8080, as Knative sets it).
+#[derive(Debug, Clone, Copy)]
+pub struct Listen(pub SocketAddr);
+
+impl FromEnv for Listen {
+    fn from_env(env: &mut Env) -> Self {
+        let host: IpAddr = env.parsed_or("LISTEN_HOST", IpAddr::from([0, 0, 0, 0]));
+        let port: u16 = env.parsed_or("PORT", 8080);
+        Self(SocketAddr::new(host, port))
+    }
+}
+
+/// Runs a function: reads its settings (`C`), builds its router, serves it until told to stop.
+///
+/// A configuration problem ends the process with status 1 and one line per problem on stderr.
+pub fn run<C, F, Fut>(name: &str, build: F) -> ExitCode
+where
+    C: FromEnv,
+    F: FnOnce(C) -> Fut,
+    Fut: Future<Output = Router>,
+{
+    telemetry::init();
+    let mut env = Env::new();
+    let listen = Listen::from_env(&mut env);
+    let settings = C::from_env(&mut env);
+    if let Err(err) = env.finish() {
+        for problem in err.problems {
+            eprintln!("{name}: configuration error: {problem}");
+        }
+        return ExitCode::FAILURE;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("{name}: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        let router = routing::finish(build(settings).await);
+        match serve(name, router, listen).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                tracing::error!(function = name, error = %err, "stopped with an error");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+async fn serve(
+    name: &str,
+    router: Router,
+    listen: Listen,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+        tracing::info!(function = name, "serving on AWS Lambda");
+        return lambda_http::run(router).await;
+    }
+    let listener = tokio::net::TcpListener::bind(listen.0).await?;
+    tracing::info!(function = name, address = %listen.0, "listening");
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    tracing::info!(function = name, "stopped");
+    Ok(())
+}
+
+/// Resolves on SIGTERM (Knative scaling down) or Ctrl-C.
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+}

@@ -1,0 +1,33 @@
+//! Wall-clock time as the API writes it: RFC 3339, UTC, whole seconds.
+
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// Now, truncated to the second (the contract's timestamps carry no fractions).
+pub fn now() -> OffsetDateTime {
+    let now = OffsetDateTime::now_utc();
+    now.replace_nanosecond(0).unwrap_or(now)
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> i64 {
+    OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// `2026-11-24T10:00:00Z`.
+pub fn rfc3339(at: OffsetDateTime) -> String {
+    at.format(&Rfc3339)
+        .unwrap_or_else(|_| at.unix_timestamp().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_utc_with_whole_seconds() {
+        let at = OffsetDateTime::from_unix_timestamp(1_795_000_000).expect("valid timestamp");
+        assert_eq!(rfc3339(at), "2026-11-18T07:06:40Z");
+        assert_eq!(now().nanosecond(), 0);
+    }
+}
