@@ -41,10 +41,11 @@ impl TestTables {
 
 impl Drop for TestTables {
     fn drop(&mut self) {
-        let client = self.client.clone();
         let prefix = self.prefix.clone();
         let specs = std::mem::take(&mut self.specs);
-        // Drop cannot await, and the test's runtime may be shutting down: use a runtime of our own.
+        // Drop cannot await, and the test's runtime may be shutting down: use a runtime of our own,
+        // and a client of its own too (the test client's pooled connections die with the test's
+        // runtime, and a request on one would wait for its timeout).
         let cleanup = std::thread::spawn(move || {
             let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -52,7 +53,10 @@ impl Drop for TestTables {
             else {
                 return;
             };
-            let _ = runtime.block_on(dynamo::delete_tables(&client, &prefix, &specs));
+            runtime.block_on(async {
+                let client = dynamo::client().await;
+                let _ = dynamo::delete_tables(&client, &prefix, &specs).await;
+            });
         });
         let _ = cleanup.join();
     }
@@ -95,4 +99,16 @@ pub async fn json_body(response: Response<Body>) -> serde_json::Value {
         return serde_json::Value::Null;
     }
     serde_json::from_slice(&bytes).expect("JSON body")
+}
+
+/// A client configured like the real one but pointed at a port where nothing listens: for the
+/// "DynamoDB is unreachable" path, which the real DynamoDB Local cannot be made to produce on demand.
+pub async fn unreachable_client() -> Client {
+    let base = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await;
+    let config = aws_sdk_dynamodb::config::Builder::from(&base)
+        .endpoint_url("http://127.0.0.1:9")
+        .build();
+    Client::from_conf(config)
 }

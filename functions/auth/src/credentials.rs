@@ -185,7 +185,7 @@ mod tests {
             "a@b-.co",
             "a@b..co",
             "a@1.2.3.4",
-            "a@b.co\n",
+            "a\n@b.co",
             "a@b.c o",
         ] {
             assert_eq!(
