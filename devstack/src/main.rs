@@ -7,6 +7,8 @@
 //! `devstack deps -- COMMAND…` starts only the dependencies, runs COMMAND with their addresses in its
 //! environment (this is how `make test` gives integration tests a real DynamoDB Local and NATS), stops
 //! them, and exits with COMMAND's status.
+//!
+//! `devstack functions` lists the function binaries, one per line (benchmarks and checks read it).
 
 mod functions;
 mod nginx;
@@ -20,12 +22,18 @@ use std::time::Duration;
 use settings::Settings;
 use supervisor::Supervisor;
 
-const USAGE: &str = "usage: devstack up | devstack deps -- COMMAND [ARGS…]";
+const USAGE: &str = "usage: devstack up | devstack deps -- COMMAND [ARGS…] | devstack functions";
 
 // One thread: children are spawned from it, and PR_SET_PDEATHSIG follows the spawning thread.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("functions") {
+        for function in functions::ALL {
+            println!("{}", function.name);
+        }
+        return ExitCode::SUCCESS;
+    }
     let settings = match Settings::from_env() {
         Ok(settings) => settings,
         Err(problems) => {

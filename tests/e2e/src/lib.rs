@@ -1,1 +1,147 @@
-//! End-to-end test support.
+//! End-to-end test support: the real stack (`devstack up`) on free loopback ports, driven over HTTP
+//! through NGINX.
+//!
+//! Each [`Stack`] has its own ports and run directory, so tests can run side by side and beside a
+//! `make run`. Stopping sends SIGINT, exactly as Ctrl-C does.
+
+use std::net::{Ipv4Addr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// How many consecutive ports a stack takes for its functions.
+const FUNCTION_PORTS: u16 = 40;
+
+pub struct Stack {
+    child: Child,
+    base_url: String,
+    pub run_dir: PathBuf,
+    pub ports: Vec<u16>,
+}
+
+fn project_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The directory of the binaries this test was built with (`target/debug`).
+fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/debug/deps/<test> → target/debug
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target directory")
+        .to_path_buf()
+}
+
+fn port_is_free(port: u16) -> bool {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok()
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("a free port")
+}
+
+/// A run of free consecutive ports for the functions, away from the ephemeral range's busiest part.
+fn free_port_range() -> u16 {
+    let seed = std::process::id() as u16 ^ free_port();
+    (0..200u16)
+        .map(|i| 20_000 + ((seed.wrapping_add(i.wrapping_mul(97))) % 200) * FUNCTION_PORTS)
+        .find(|base| (*base..*base + FUNCTION_PORTS).all(port_is_free))
+        .expect("a free range of ports for the functions")
+}
+
+impl Stack {
+    /// Starts the whole stack with `extra_env`, and waits until it prints its URL.
+    pub async fn start(extra_env: &[(&str, &str)]) -> Self {
+        let ports = vec![
+            free_port(),
+            free_port(),
+            free_port(),
+            free_port(),
+            free_port_range(),
+        ];
+        let run_dir =
+            std::env::temp_dir().join(format!("ticketing-e2e-{}-{}", std::process::id(), ports[0]));
+        let mut command = Command::new(bin_dir().join("devstack"));
+        command
+            .arg("up")
+            .env("PROJECT_DIR", project_dir())
+            .env("RUN_DIR", &run_dir)
+            .env("HTTP_PORT", ports[0].to_string())
+            .env("DYNAMODB_PORT", ports[1].to_string())
+            .env("NATS_PORT", ports[2].to_string())
+            .env("STRIPE_PORT", ports[3].to_string())
+            .env("FUNCTION_PORT_BASE", ports[4].to_string())
+            .envs(extra_env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = command.spawn().expect("start devstack");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let started = tokio::time::timeout(Duration::from_secs(180), async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(url) = line.strip_prefix("Storefront: ") {
+                    return Some(url.trim_end_matches('/').to_owned());
+                }
+            }
+            None
+        })
+        .await;
+        let Ok(Some(base_url)) = started else {
+            let _ = child.kill().await;
+            panic!(
+                "devstack did not come up; its logs are in {}",
+                run_dir.join("logs").display()
+            );
+        };
+        // Keep draining stdout so that devstack never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Self {
+            child,
+            base_url,
+            run_dir,
+            ports,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// Stops the stack as Ctrl-C would; returns whether devstack exited successfully.
+    pub async fn stop(mut self) -> bool {
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-INT", &pid.to_string()])
+                .status();
+        }
+        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await;
+        let _ = std::fs::remove_dir_all(&self.run_dir);
+        matches!(status, Ok(Ok(status)) if status.success())
+    }
+
+    /// Whether anything still listens on one of the stack's ports.
+    pub fn any_port_in_use(ports: &[u16]) -> bool {
+        let mut all = ports[..4].to_vec();
+        all.extend(ports[4]..ports[4] + FUNCTION_PORTS);
+        all.into_iter().any(|port| !port_is_free(port))
+    }
+}
+
+/// The `session` cookie's token in a response, if it sets one.
+pub fn session_token(response: &reqwest::Response) -> Option<String> {
+    let cookie = response
+        .headers()
+        .get(reqwest::header::SET_COOKIE)?
+        .to_str()
+        .ok()?;
+    let value = cookie.strip_prefix("session=")?.split(';').next()?;
+    (!value.is_empty()).then(|| value.to_owned())
+}
