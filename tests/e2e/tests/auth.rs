@@ -195,3 +195,21 @@ async fn ctrl_c_stops_everything_the_stack_started() {
         "nothing listens after Ctrl-C"
     );
 }
+
+#[tokio::test]
+async fn an_environment_override_given_to_the_stack_reaches_the_functions() {
+    let stack = Stack::start(&[("SESSION_TTL_SECONDS", "60")]).await;
+    let response = reqwest::Client::new()
+        .post(stack.url("/api/users/signup"))
+        .json(&json!({"email": "short@example.com", "password": "correct horse"}))
+        .send()
+        .await
+        .expect("sign up");
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let cookie = response.headers()[SET_COOKIE]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(cookie.ends_with("; Max-Age=60"), "{cookie}");
+    assert!(stack.stop().await);
+}
