@@ -11,7 +11,8 @@ use aws_config::BehaviorVersion;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, Projection, ProjectionType, ScalarAttributeType, TransactWriteItem,
 };
 
 use crate::config::{Env, FromEnv};
@@ -58,7 +59,15 @@ pub struct TableSpec {
     pub name: &'static str,
     /// Whether the table has the `sk` sort key besides the `pk` partition key.
     pub sort_key: bool,
+    /// Whether the table has the secondary index [`INDEX`] on `gsi1pk` / `gsi1sk`, which lists a
+    /// partition's items (a user's orders, the listings) in id order.
+    pub index: bool,
 }
+
+/// The one global secondary index a table may have, and its key attributes.
+pub const INDEX: &str = "gsi1";
+pub const INDEX_PK: &str = "gsi1pk";
+pub const INDEX_SK: &str = "gsi1sk";
 
 /// A client built from the process environment.
 pub async fn client() -> Client {
@@ -79,12 +88,31 @@ pub async fn ensure_tables(
             attributes.push(string_attribute(SK)?);
             keys.push(key(SK, KeyType::Range)?);
         }
+        let mut indexes = Vec::new();
+        if spec.index {
+            attributes.push(string_attribute(INDEX_PK)?);
+            attributes.push(string_attribute(INDEX_SK)?);
+            indexes.push(
+                GlobalSecondaryIndex::builder()
+                    .index_name(INDEX)
+                    .key_schema(key(INDEX_PK, KeyType::Hash)?)
+                    .key_schema(key(INDEX_SK, KeyType::Range)?)
+                    .projection(
+                        Projection::builder()
+                            .projection_type(ProjectionType::All)
+                            .build(),
+                    )
+                    .build()
+                    .map_err(ApiError::internal)?,
+            );
+        }
         let created = client
             .create_table()
             .table_name(prefix.table(spec))
             .billing_mode(BillingMode::PayPerRequest)
             .set_attribute_definitions(Some(attributes))
             .set_key_schema(Some(keys))
+            .set_global_secondary_indexes((!indexes.is_empty()).then_some(indexes))
             .send()
             .await;
         match created {
@@ -184,4 +212,111 @@ pub fn item_of<T: serde::Serialize>(
     entity: &T,
 ) -> Result<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>, ApiError> {
     to_item(entity).map_err(ApiError::internal)
+}
+
+/// An item as the SDK holds it.
+pub type Item = std::collections::HashMap<String, AttributeValue>;
+
+/// A string attribute value.
+pub fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+/// A number attribute value.
+pub fn n(value: i64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+/// A transaction DynamoDB refused because of its items' conditions: which items failed, and (for
+/// the items that asked for it) what they held at that moment.
+#[derive(Debug, Default)]
+pub struct Refused {
+    pub failed: Vec<bool>,
+    pub old: Vec<Option<Item>>,
+}
+
+impl Refused {
+    /// Whether the condition of the item at `index` (in the order given) failed.
+    pub fn failed(&self, index: usize) -> bool {
+        self.failed.get(index).copied().unwrap_or(false)
+    }
+
+    pub fn old(&self, index: usize) -> Option<&Item> {
+        self.old.get(index).and_then(Option::as_ref)
+    }
+}
+
+/// How often a transaction that collided with another one on the same item is tried again before
+/// the caller is told to retry. A hot listing during a drop is exactly this case.
+const CONFLICT_ATTEMPTS: u32 = 12;
+
+/// Runs the items as one `TransactWriteItems`. A transaction that only collided with a concurrent one
+/// (no condition failed) is tried again after a short random pause; one whose conditions failed
+/// comes back as [`Refused`] for the caller to explain.
+pub async fn transact(
+    client: &Client,
+    items: Vec<TransactWriteItem>,
+) -> Result<Result<(), Refused>, ApiError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let result = client
+            .transact_write_items()
+            .set_transact_items(Some(items.clone()))
+            .send()
+            .await;
+        let err = match result {
+            Ok(_) => return Ok(Ok(())),
+            Err(err) => err,
+        };
+        let Some(reasons) = err.as_service_error().and_then(|e| match e {
+            aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c) => {
+                Some(c.cancellation_reasons().to_vec())
+            }
+            _ => None,
+        }) else {
+            let conflicting = err
+                .as_service_error()
+                .and_then(ProvideErrorMetadata::code)
+                .is_some_and(|code| code == "TransactionConflictException");
+            if conflicting && attempt < CONFLICT_ATTEMPTS {
+                pause_before_retry(attempt).await;
+                continue;
+            }
+            return Err(sdk_error(err));
+        };
+        let failed: Vec<bool> = reasons
+            .iter()
+            .map(|r| r.code() == Some("ConditionalCheckFailed"))
+            .collect();
+        if failed.iter().any(|f| *f) {
+            let old = reasons.iter().map(|r| r.item().cloned()).collect();
+            return Ok(Err(Refused { failed, old }));
+        }
+        if attempt < CONFLICT_ATTEMPTS {
+            pause_before_retry(attempt).await;
+            continue;
+        }
+        return Err(ApiError::unavailable(format!(
+            "transaction still conflicting after {attempt} attempts: {reasons:?}"
+        )));
+    }
+}
+
+/// A random pause that grows with the attempt, so that colliding writers spread out.
+async fn pause_before_retry(attempt: u32) {
+    let ceiling_ms = 5u64 << attempt.min(6);
+    let random = uuid::Uuid::new_v4().as_u128() as u64;
+    let pause = std::time::Duration::from_millis(1 + random % ceiling_ms);
+    tokio::time::sleep(pause).await;
+}
+
+/// Whether an SDK error is a failed condition of a single-item write.
+pub fn is_condition_failure<E, R>(err: &SdkError<E, R>) -> bool
+where
+    E: ProvideErrorMetadata,
+{
+    err.as_service_error()
+        .and_then(ProvideErrorMetadata::code)
+        .is_some_and(|code| code == "ConditionalCheckFailedException")
 }

@@ -94,6 +94,11 @@ impl ApiError {
         }
     }
 
+    /// The body this error renders as.
+    pub fn body(&self) -> serde_json::Value {
+        error_body(self.entries())
+    }
+
     fn entries(&self) -> Vec<ErrorEntry> {
         let message = match self {
             Self::Validation(entries) => return entries.clone(),

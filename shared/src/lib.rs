@@ -8,7 +8,12 @@
 pub mod config;
 pub mod dynamo;
 pub mod error;
+pub mod events;
 pub mod json;
+pub mod money;
+pub mod outbox;
+pub mod paging;
+pub mod publisher;
 pub mod routing;
 pub mod runtime;
 pub mod session;

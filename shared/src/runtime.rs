@@ -33,7 +33,8 @@ pub fn run<C, F, Fut>(name: &str, build: F) -> ExitCode
 where
     C: FromEnv,
     F: FnOnce(C) -> Fut,
-    Fut: Future<Output = Router>,
+    Fut: Future,
+    Fut::Output: IntoApp,
 {
     telemetry::init();
     let mut env = Env::new();
@@ -56,7 +57,13 @@ where
         }
     };
     runtime.block_on(async {
-        let router = routing::finish(build(settings).await);
+        let router = match build(settings).await.into_app() {
+            Ok(router) => routing::finish(router),
+            Err(err) => {
+                eprintln!("{name}: cannot start: {err}");
+                return ExitCode::FAILURE;
+            }
+        };
         match serve(name, router, listen).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) => {
@@ -65,6 +72,23 @@ where
             }
         }
     })
+}
+
+/// What a function's builder returns: its router, or why it cannot start.
+pub trait IntoApp {
+    fn into_app(self) -> Result<Router, String>;
+}
+
+impl IntoApp for Router {
+    fn into_app(self) -> Result<Router, String> {
+        Ok(self)
+    }
+}
+
+impl<E: std::fmt::Display> IntoApp for Result<Router, E> {
+    fn into_app(self) -> Result<Router, String> {
+        self.map_err(|err| err.to_string())
+    }
 }
 
 async fn serve(

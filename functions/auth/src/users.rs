@@ -12,6 +12,7 @@ use crate::credentials::Email;
 pub const TABLE: TableSpec = TableSpec {
     name: "users",
     sort_key: false,
+    index: false,
 };
 
 /// An account as stored.

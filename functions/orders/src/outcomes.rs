@@ -1,0 +1,91 @@
+//! What other contexts report about an order: its hold ran out (`order.expired`, from the expiry
+//! sweep: `expire-order`) or it was paid (`payment.created`: `complete-order`).
+//!
+//! Both are idempotent through the order's own state: an order that already ended is left as it is
+//! and the event answered 2xx.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use serde::Deserialize;
+use shared::error::ApiError;
+use shared::events::{CloudEvent, types};
+use shared::validation::existing_id;
+
+use crate::order::status;
+use crate::store::{self, Ending};
+use crate::{OrderState, Settings};
+
+/// How far ahead of the order's own `expiresAt` an expiry may come (clocks differ a little).
+const CLOCK_SKEW_SECONDS: i64 = 5;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ExpiredData {
+    order_id: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PaymentData {
+    order_id: String,
+}
+
+pub fn expire_router(state: OrderState) -> Router {
+    Router::new()
+        .route("/", post(expire_order))
+        .with_state(state)
+}
+
+pub fn complete_router(state: OrderState) -> Router {
+    Router::new()
+        .route("/", post(complete_order))
+        .with_state(state)
+}
+
+pub async fn expire_app(settings: Settings) -> Result<Router, async_nats::ConnectError> {
+    Ok(expire_router(OrderState::connect(settings).await?))
+}
+
+pub async fn complete_app(settings: Settings) -> Result<Router, async_nats::ConnectError> {
+    Ok(complete_router(OrderState::connect(settings).await?))
+}
+
+async fn expire_order(
+    State(state): State<OrderState>,
+    event: CloudEvent,
+) -> Result<StatusCode, ApiError> {
+    event.expect_type(&[types::ORDER_EXPIRED])?;
+    let data: ExpiredData = event.data_as()?;
+    let order = find(&state, &data.order_id).await?;
+    if order.expires_at_unix > shared::time::unix_now() + CLOCK_SKEW_SECONDS {
+        return Err(ApiError::rule(format!(
+            "Order {} does not expire until {}",
+            order.id, order.expires_at
+        )));
+    }
+    store::end(&state, "expire-order", order, Ending::Cancel).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn complete_order(
+    State(state): State<OrderState>,
+    event: CloudEvent,
+) -> Result<StatusCode, ApiError> {
+    event.expect_type(&[types::PAYMENT_CREATED])?;
+    let data: PaymentData = event.data_as()?;
+    let order = find(&state, &data.order_id).await?;
+    let ended = store::end(&state, "complete-order", order, Ending::Complete).await?;
+    if ended.status == status::CANCELLED {
+        // Payments refunds a payment that raced an expiry; the order stays cancelled.
+        tracing::warn!(order = %ended.id, "payment for a cancelled order");
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn find(state: &OrderState, id: &str) -> Result<crate::order::OrderItem, ApiError> {
+    let id = existing_id(id).map_err(|_| ApiError::rule("Event names no valid order id"))?;
+    // Not found is retried: the order may not be visible yet to this reader.
+    state.orders.order(&id).await?.ok_or(ApiError::NotFound)
+}

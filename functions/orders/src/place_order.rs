@@ -1,0 +1,128 @@
+//! `POST /api/orders`: holds tickets of a listing for the buyer until `expiresAt`.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use shared::error::ApiError;
+use shared::events::{CloudEvent, types};
+use shared::json::JsonBody;
+use shared::session::SignedIn;
+use shared::validation::existing_id;
+
+use crate::idempotency::{self, Claim, IdempotencyKey};
+use crate::order::{
+    self, OWN_TICKET, OrderItem, OrderRequest, OrderedTicket, RESERVED, buyer_partition, status,
+};
+use crate::{OrderState, Settings};
+
+pub fn router(state: OrderState) -> Router {
+    Router::new()
+        .route("/api/orders", post(place_order))
+        .with_state(state)
+}
+
+pub async fn app(settings: Settings) -> Result<Router, async_nats::ConnectError> {
+    Ok(router(OrderState::connect(settings).await?))
+}
+
+async fn place_order(
+    State(state): State<OrderState>,
+    SignedIn(user): SignedIn,
+    headers: HeaderMap,
+    body: JsonBody,
+) -> Result<Response, ApiError> {
+    let request = OrderRequest::try_from(body)?;
+    let Some(key) = IdempotencyKey::from_headers(&headers, &user.id)? else {
+        return place(&state, &user.id, &request, None).await;
+    };
+    match idempotency::claim(&state.orders, &key).await? {
+        Claim::Replay(response) => Ok(response),
+        Claim::Claimed => match place(&state, &user.id, &request, Some(&key)).await {
+            Ok(response) => Ok(response),
+            Err(err) => {
+                idempotency::settle(&state.orders, &key, &err).await;
+                Err(err)
+            }
+        },
+    }
+}
+
+async fn place(
+    state: &OrderState,
+    user_id: &str,
+    request: &OrderRequest,
+    key: Option<&IdempotencyKey>,
+) -> Result<Response, ApiError> {
+    let ticket_id = existing_id(&request.ticket_id)?;
+    let ticket = state
+        .orders
+        .replica(&ticket_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    if ticket.user_id == user_id {
+        return Err(ApiError::rule(OWN_TICKET));
+    }
+    // Only a shortcut for a sold-out listing during a drop: the hold's condition decides.
+    if ticket.available < request.quantity {
+        return Err(ApiError::rule(RESERVED));
+    }
+
+    let now = shared::time::now();
+    let expires = now + state.hold;
+    let id = uuid::Uuid::now_v7().to_string();
+    let order = OrderItem {
+        pk: order::key(&id),
+        entity: "order".to_owned(),
+        id: id.clone(),
+        user_id: user_id.to_owned(),
+        status: status::CREATED.to_owned(),
+        expires_at: shared::time::rfc3339(expires),
+        expires_at_unix: expires.unix_timestamp(),
+        quantity: request.quantity,
+        ticket: OrderedTicket {
+            id: ticket.id.clone(),
+            title: ticket.title.clone(),
+            price: ticket.price,
+        },
+        total: ticket.price * request.quantity,
+        version: 0,
+        created_at: shared::time::rfc3339(now),
+        gsi1pk: buyer_partition(user_id),
+        gsi1sk: id.clone(),
+    };
+    let body = serde_json::to_string(&order.body()).map_err(ApiError::internal)?;
+    let event = CloudEvent::new("place-order", types::ORDER_CREATED, &id, &order.created_data())?;
+
+    let mut items = vec![
+        state.orders.hold(&ticket.id, request.quantity)?,
+        state.orders.insert(&order)?,
+        state.outbox.record(&event)?,
+    ];
+    if let Some(key) = key {
+        items.push(idempotency::record(
+            &state.orders,
+            key,
+            StatusCode::CREATED,
+            &body,
+        )?);
+    }
+    match state.orders.transact(items).await? {
+        Ok(()) => {}
+        Err(refused) if refused.failed(0) => return Err(ApiError::rule(RESERVED)),
+        Err(refused) => {
+            return Err(ApiError::internal(format!(
+                "order transaction refused: {:?}",
+                refused.failed
+            )));
+        }
+    }
+    state.outbox.publish(&[event]).await;
+    let mut response = (StatusCode::CREATED, body).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(response)
+}

@@ -1,0 +1,229 @@
+//! A listing as stored, as shown, as announced, and as a create or update request.
+
+use serde::{Deserialize, Serialize};
+use shared::error::ApiError;
+use shared::json::JsonBody;
+use shared::money;
+use shared::validation::{Validator, bounded_text, whole_number};
+
+pub const TITLE_REQUIRED: &str = "Title is required";
+pub const TITLE_TOO_LONG: &str = "Title must be at most 200 characters";
+pub const QUANTITY_RANGE: &str = "Quantity must be a whole number between 1 and 100000";
+pub const RESERVED: &str = "Cannot edit a reserved ticket";
+pub const BELOW_SOLD: &str = "Quantity cannot be less than the number sold";
+pub const MODIFIED_CONCURRENTLY: &str = "Ticket was modified concurrently, please retry";
+
+/// The partition of the listing index that every listing is in.
+pub const LISTED: &str = "listing";
+
+/// A listing as stored. `available` = `quantity` − `held` − `sold`, kept by every write that
+/// changes one of them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TicketItem {
+    pub pk: String,
+    pub entity: String,
+    pub id: String,
+    pub title: String,
+    /// Cents.
+    pub price: i64,
+    pub quantity: i64,
+    pub held: i64,
+    pub sold: i64,
+    pub available: i64,
+    pub user_id: String,
+    pub version: i64,
+    pub created_at: String,
+    pub gsi1pk: String,
+    pub gsi1sk: String,
+}
+
+pub fn key(id: &str) -> String {
+    format!("ticket#{id}")
+}
+
+impl TicketItem {
+    pub fn new(id: String, user_id: String, request: TicketRequest, created_at: String) -> Self {
+        Self {
+            pk: key(&id),
+            entity: "ticket".to_owned(),
+            gsi1pk: LISTED.to_owned(),
+            gsi1sk: id.clone(),
+            id,
+            title: request.title,
+            price: request.price,
+            quantity: request.quantity,
+            held: 0,
+            sold: 0,
+            available: request.quantity,
+            user_id,
+            version: 0,
+            created_at,
+        }
+    }
+
+    pub fn body(&self) -> TicketBody {
+        TicketBody {
+            id: self.id.clone(),
+            title: self.title.clone(),
+            price: self.price,
+            quantity: self.quantity,
+            available: self.available,
+            user_id: self.user_id.clone(),
+            version: self.version,
+            created_at: self.created_at.clone(),
+        }
+    }
+
+    /// The data of `ticket.created` and `ticket.updated`.
+    pub fn event_data(&self) -> TicketEventData {
+        TicketEventData {
+            id: self.id.clone(),
+            version: self.version,
+            title: self.title.clone(),
+            price: self.price,
+            quantity: self.quantity,
+            user_id: self.user_id.clone(),
+        }
+    }
+}
+
+/// Ticket JSON of the API.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TicketBody {
+    pub id: String,
+    pub title: String,
+    #[serde(serialize_with = "money::serialize")]
+    pub price: i64,
+    pub quantity: i64,
+    pub available: i64,
+    pub user_id: String,
+    pub version: i64,
+    pub created_at: String,
+}
+
+/// `ticket.created` / `ticket.updated` data; the price in cents.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TicketEventData {
+    pub id: String,
+    pub version: i64,
+    pub title: String,
+    pub price: i64,
+    pub quantity: i64,
+    pub user_id: String,
+}
+
+/// `{title, price, quantity?}`, valid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TicketRequest {
+    pub title: String,
+    pub price: i64,
+    pub quantity: i64,
+}
+
+impl TryFrom<JsonBody> for TicketRequest {
+    type Error = ApiError;
+
+    fn try_from(body: JsonBody) -> Result<Self, ApiError> {
+        let mut v = Validator::new();
+        let title = v.check(
+            "title",
+            bounded_text(body.get("title"), 200, TITLE_REQUIRED, TITLE_TOO_LONG),
+        );
+        let price = v.check("price", money::parse_price(body.get("price")));
+        let quantity = v.check(
+            "quantity",
+            whole_number(body.get("quantity"), 1, 1, 100_000, QUANTITY_RANGE),
+        );
+        v.finish(|| {
+            Some(Self {
+                title: title?,
+                price: price?,
+                quantity: quantity?,
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn request(value: serde_json::Value) -> Result<TicketRequest, ApiError> {
+        let serde_json::Value::Object(map) = value else {
+            panic!("object")
+        };
+        TicketRequest::try_from(JsonBody(map))
+    }
+
+    fn messages(err: ApiError) -> Vec<(String, String)> {
+        match err {
+            ApiError::Validation(entries) => entries
+                .into_iter()
+                .map(|e| (e.field.unwrap_or_default(), e.message))
+                .collect(),
+            other => panic!("not a validation error: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn quantity_defaults_to_one() {
+        let ticket = request(json!({"title": " Concert ", "price": "19.99"})).expect("valid");
+        assert_eq!(
+            ticket,
+            TicketRequest {
+                title: "Concert".to_owned(),
+                price: 1999,
+                quantity: 1
+            }
+        );
+    }
+
+    #[test]
+    fn every_failing_field_is_reported_in_order() {
+        let err = request(json!({"title": "", "price": true, "quantity": "many"})).expect_err("bad");
+        assert_eq!(
+            messages(err),
+            vec![
+                ("title".to_owned(), TITLE_REQUIRED.to_owned()),
+                ("price".to_owned(), money::PRICE_REQUIRED.to_owned()),
+                ("quantity".to_owned(), QUANTITY_RANGE.to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_title_over_two_hundred_characters_is_refused() {
+        let err = request(json!({"title": "é".repeat(201), "price": 1})).expect_err("long");
+        assert_eq!(messages(err), vec![("title".to_owned(), TITLE_TOO_LONG.to_owned())]);
+        assert!(request(json!({"title": "é".repeat(200), "price": 1})).is_ok());
+    }
+
+    #[test]
+    fn quantity_over_a_hundred_thousand_is_refused() {
+        let err = request(json!({"title": "x", "price": 1, "quantity": 100_001})).expect_err("big");
+        assert_eq!(messages(err), vec![("quantity".to_owned(), QUANTITY_RANGE.to_owned())]);
+    }
+
+    #[test]
+    fn the_ticket_json_shows_the_price_in_major_units() {
+        let item = TicketItem::new(
+            "id".to_owned(),
+            "u".to_owned(),
+            TicketRequest {
+                title: "t".to_owned(),
+                price: 1999,
+                quantity: 3,
+            },
+            "2026-11-24T10:00:00Z".to_owned(),
+        );
+        let body = serde_json::to_value(item.body()).expect("json");
+        assert_eq!(body["price"], json!(19.99));
+        assert_eq!(body["available"], json!(3));
+        assert_eq!(body["userId"], json!("u"));
+        assert_eq!(body["version"], json!(0));
+    }
+}

@@ -1,0 +1,75 @@
+//! `PUT /api/tickets/:id`: the owner changes a listing's terms while nothing of it is held.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::routing::put;
+use shared::error::ApiError;
+use shared::events::{CloudEvent, types};
+use shared::json::JsonBody;
+use shared::session::SignedIn;
+use shared::validation::existing_id;
+
+use crate::listing::{
+    BELOW_SOLD, MODIFIED_CONCURRENTLY, RESERVED, TicketBody, TicketItem, TicketRequest,
+};
+use crate::{Settings, TicketState};
+
+/// How often an update is tried again on a newer version before the client is told to retry.
+const ATTEMPTS: usize = 3;
+
+pub fn router(state: TicketState) -> Router {
+    Router::new()
+        .route("/api/tickets/{id}", put(update_ticket))
+        .with_state(state)
+}
+
+pub async fn app(settings: Settings) -> Result<Router, async_nats::ConnectError> {
+    Ok(router(TicketState::connect(settings).await?))
+}
+
+async fn update_ticket(
+    State(state): State<TicketState>,
+    SignedIn(user): SignedIn,
+    Path(id): Path<String>,
+    body: JsonBody,
+) -> Result<axum::Json<TicketBody>, ApiError> {
+    let request = TicketRequest::try_from(body)?;
+    let id = existing_id(&id)?;
+    for _ in 0..ATTEMPTS {
+        let current = state.tickets.get(&id).await?.ok_or(ApiError::NotFound)?;
+        if current.user_id != user.id {
+            return Err(ApiError::Forbidden);
+        }
+        if current.held > 0 {
+            return Err(ApiError::rule(RESERVED));
+        }
+        if request.quantity < current.sold {
+            return Err(ApiError::rule(BELOW_SOLD));
+        }
+        let revised = TicketItem {
+            title: request.title.clone(),
+            price: request.price,
+            quantity: request.quantity,
+            available: request.quantity - current.sold,
+            version: current.version + 1,
+            ..current.clone()
+        };
+        let event = CloudEvent::new(
+            "update-ticket",
+            types::TICKET_UPDATED,
+            &id,
+            &revised.event_data(),
+        )?;
+        let items = vec![
+            state.tickets.revise(&current, &request)?,
+            state.outbox.record(&event)?,
+        ];
+        // A refusal means the listing changed since it was read: a hold arrived, or another
+        // update won. Read it again and decide on what it is now.
+        if state.tickets.transact(items).await?.is_ok() {
+            state.outbox.publish(&[event]).await;
+            return Ok(axum::Json(revised.body()));
+        }
+    }
+    Err(ApiError::Conflict(MODIFIED_CONCURRENTLY.to_owned()))
+}
