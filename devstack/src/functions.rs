@@ -13,4 +13,50 @@ pub const ALL: &[Function] = &[
     Function {
         name: "current-user",
     },
+    Function {
+        name: "create-ticket",
+    },
+    Function {
+        name: "update-ticket",
+    },
+    Function {
+        name: "list-tickets",
+    },
+    Function {
+        name: "show-ticket",
+    },
+    Function {
+        name: "hold-tickets",
+    },
+    Function {
+        name: "release-tickets",
+    },
+    Function {
+        name: "sell-tickets",
+    },
+    Function {
+        name: "relay-tickets",
+    },
+    Function {
+        name: "place-order",
+    },
+    Function {
+        name: "cancel-order",
+    },
+    Function {
+        name: "list-orders",
+    },
+    Function { name: "show-order" },
+    Function {
+        name: "replicate-ticket",
+    },
+    Function {
+        name: "expire-order",
+    },
+    Function {
+        name: "complete-order",
+    },
+    Function {
+        name: "relay-orders",
+    },
 ];

@@ -118,6 +118,24 @@ async fn up(settings: &Settings, supervisor: &mut Supervisor) -> Result<ExitCode
             .await?;
     }
 
+    let services: Vec<String> = functions::ALL
+        .iter()
+        .enumerate()
+        .map(|(index, function)| {
+            format!(
+                "{}=http://127.0.0.1:{}",
+                function.name,
+                settings.function_port(index)
+            )
+        })
+        .collect();
+    let mut bridge = tokio::process::Command::new(settings.bin_dir.join("nats-bridge"));
+    bridge
+        .envs(&env)
+        .env("SERVICE_URLS", services.join(","))
+        .env("KNATIVE_DIR", settings.project_dir.join("knative/base"));
+    supervisor.spawn("nats-bridge", bridge)?;
+
     let conf =
         nginx::render(settings).map_err(|e| format!("cannot write the NGINX config: {e}"))?;
     supervisor.spawn("nginx", nginx::command(&conf))?;

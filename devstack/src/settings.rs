@@ -178,8 +178,10 @@ impl Settings {
                 "-p",
                 &self.nats_port.to_string(),
                 "-js",
-                "-sd",
+                "-P",
             ])
+            .arg(self.run_dir.join("nats-server.pid"))
+            .arg("-sd")
             .arg(store);
         Ok(command)
     }

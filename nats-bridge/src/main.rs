@@ -1,1 +1,43 @@
-fn main() {}
+//! The `nats-bridge` process: reads its settings and the manifests, then delivers until stopped.
+
+use std::process::ExitCode;
+
+use nats_bridge::Settings;
+use nats_bridge::routes::Routes;
+use shared::config::{Env, FromEnv};
+
+fn main() -> ExitCode {
+    shared::telemetry::init();
+    let mut env = Env::new();
+    let settings = Settings::from_env(&mut env);
+    let routes = if settings.sink.is_some() {
+        Routes::default()
+    } else {
+        match Routes::read(&settings.knative_dir) {
+            Ok(routes) => routes,
+            Err(err) => {
+                eprintln!("nats-bridge: {err}");
+                return ExitCode::FAILURE;
+            }
+        }
+    };
+    let plan = settings.plan(&routes, &mut env);
+    if let Err(err) = env.finish() {
+        for problem in err.problems {
+            eprintln!("nats-bridge: configuration error: {problem}");
+        }
+        return ExitCode::FAILURE;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("nats-bridge: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(nats_bridge::run(plan, shared::runtime::shutdown_signal()));
+    ExitCode::SUCCESS
+}

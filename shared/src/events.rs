@@ -137,7 +137,9 @@ impl CloudEvent {
         }
         add(
             "content-type",
-            self.datacontenttype.as_deref().unwrap_or("application/json"),
+            self.datacontenttype
+                .as_deref()
+                .unwrap_or("application/json"),
         );
         headers
     }
@@ -167,7 +169,9 @@ impl CloudEvent {
             )));
         }
         if self.id.is_empty() || self.kind.is_empty() || self.source.is_empty() {
-            return Err(ApiError::rule("CloudEvent id, type and source are required"));
+            return Err(ApiError::rule(
+                "CloudEvent id, type and source are required",
+            ));
         }
         Ok(self)
     }

@@ -92,7 +92,14 @@ mod tests {
     #[test]
     fn missing_zero_negative_and_non_numeric_prices_must_be_greater_than_zero() {
         assert_eq!(parse_price(None), Err(PRICE_REQUIRED));
-        for bad in [json!(0), json!(-5), json!("abc"), json!(true), json!(""), json!("0.00")] {
+        for bad in [
+            json!(0),
+            json!(-5),
+            json!("abc"),
+            json!(true),
+            json!(""),
+            json!("0.00"),
+        ] {
             assert_eq!(price(bad.clone()), Err(PRICE_REQUIRED), "{bad}");
         }
     }

@@ -109,13 +109,17 @@ impl Outbox {
                     let Some(json) = item.get("event").and_then(|v| v.as_s().ok()) else {
                         continue;
                     };
-                    let event = CloudEvent::from_structured(json.as_bytes())
-                        .map_err(|e| ApiError::internal(format!("unreadable outbox record: {e}")))?;
-                    self.publisher.publish(&event).await.map_err(|err| match err {
-                        PublishError::NotConnected | PublishError::NotAcknowledged(_) => {
-                            ApiError::unavailable(err)
-                        }
+                    let event = CloudEvent::from_structured(json.as_bytes()).map_err(|e| {
+                        ApiError::internal(format!("unreadable outbox record: {e}"))
                     })?;
+                    self.publisher
+                        .publish(&event)
+                        .await
+                        .map_err(|err| match err {
+                            PublishError::NotConnected | PublishError::NotAcknowledged(_) => {
+                                ApiError::unavailable(err)
+                            }
+                        })?;
                     self.forget(&event.id).await?;
                     relayed += 1;
                 }
@@ -145,17 +149,15 @@ impl Outbox {
 }
 
 fn shard_of(event_id: &str) -> String {
-    let hash = event_id
-        .bytes()
-        .fold(0u32, |hash, byte| hash.wrapping_mul(31).wrapping_add(u32::from(byte)));
+    let hash = event_id.bytes().fold(0u32, |hash, byte| {
+        hash.wrapping_mul(31).wrapping_add(u32::from(byte))
+    });
     format!("shard#{}", hash % SHARDS)
 }
 
 /// The relay function: any POST (the periodic ping) publishes the stragglers.
 pub fn relay_router(outbox: Outbox) -> Router {
-    Router::new()
-        .route("/", post(relay))
-        .with_state(outbox)
+    Router::new().route("/", post(relay)).with_state(outbox)
 }
 
 async fn relay(State(outbox): State<Outbox>) -> Result<axum::Json<serde_json::Value>, ApiError> {

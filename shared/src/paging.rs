@@ -65,8 +65,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Page {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
-        let Query(query) = Query::<HashMap<String, String>>::try_from_uri(&parts.uri)
-            .map_err(|_| {
+        let Query(query) =
+            Query::<HashMap<String, String>>::try_from_uri(&parts.uri).map_err(|_| {
                 ApiError::Validation(vec![ErrorEntry::field(
                     "limit",
                     "Limit must be a whole number between 1 and 100",
@@ -97,11 +97,18 @@ pub struct Listed {
 /// Reads up to `page.limit` matching items after the cursor. A filter can make DynamoDB return
 /// short pages, so it reads on until the page is full or the partition ends, and one item more tells
 /// whether a next page exists.
-pub async fn list(client: &Client, query: &IndexQuery<'_>, page: &Page) -> Result<Listed, ApiError> {
+pub async fn list(
+    client: &Client,
+    query: &IndexQuery<'_>,
+    page: &Page,
+) -> Result<Listed, ApiError> {
     let mut items: Vec<Item> = Vec::new();
     let mut start: Option<Item> = page.after.as_ref().map(|after| {
         HashMap::from([
-            (PK.to_owned(), dynamo::s(format!("{}{after}", query.key_prefix))),
+            (
+                PK.to_owned(),
+                dynamo::s(format!("{}{after}", query.key_prefix)),
+            ),
             (INDEX_PK.to_owned(), dynamo::s(query.partition.clone())),
             (INDEX_SK.to_owned(), dynamo::s(after.clone())),
         ])

@@ -110,7 +110,7 @@ async fn serve(
 }
 
 /// Resolves on SIGTERM (Knative scaling down) or Ctrl-C.
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let interrupt = async {
         let _ = tokio::signal::ctrl_c().await;
     };

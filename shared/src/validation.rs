@@ -109,8 +109,19 @@ mod tests {
 
     #[test]
     fn numbers_outside_the_range_or_not_whole_are_refused() {
-        for bad in [json!(0), json!(11), json!(1.5), json!("3"), json!(true), json!(-1)] {
-            assert_eq!(whole_number(Some(&bad), 1, 1, 10, MESSAGE), Err(MESSAGE), "{bad}");
+        for bad in [
+            json!(0),
+            json!(11),
+            json!(1.5),
+            json!("3"),
+            json!(true),
+            json!(-1),
+        ] {
+            assert_eq!(
+                whole_number(Some(&bad), 1, 1, 10, MESSAGE),
+                Err(MESSAGE),
+                "{bad}"
+            );
         }
         assert_eq!(whole_number(Some(&json!(2.0)), 1, 1, 10, MESSAGE), Ok(2));
     }
@@ -121,9 +132,21 @@ mod tests {
             bounded_text(Some(&json!("  hi  ")), 2, "missing", "long"),
             Ok("hi".to_owned())
         );
-        assert_eq!(bounded_text(Some(&json!("ééé")), 3, "missing", "long").map(|t| t.len()), Ok(6));
-        assert_eq!(bounded_text(Some(&json!("abcd")), 3, "missing", "long"), Err("long"));
-        assert_eq!(bounded_text(Some(&json!("   ")), 3, "missing", "long"), Err("missing"));
-        assert_eq!(bounded_text(Some(&json!(5)), 3, "missing", "long"), Err("missing"));
+        assert_eq!(
+            bounded_text(Some(&json!("ééé")), 3, "missing", "long").map(|t| t.len()),
+            Ok(6)
+        );
+        assert_eq!(
+            bounded_text(Some(&json!("abcd")), 3, "missing", "long"),
+            Err("long")
+        );
+        assert_eq!(
+            bounded_text(Some(&json!("   ")), 3, "missing", "long"),
+            Err("missing")
+        );
+        assert_eq!(
+            bounded_text(Some(&json!(5)), 3, "missing", "long"),
+            Err("missing")
+        );
     }
 }

@@ -93,7 +93,12 @@ async fn place(
         gsi1sk: id.clone(),
     };
     let body = serde_json::to_string(&order.body()).map_err(ApiError::internal)?;
-    let event = CloudEvent::new("place-order", types::ORDER_CREATED, &id, &order.created_data())?;
+    let event = CloudEvent::new(
+        "place-order",
+        types::ORDER_CREATED,
+        &id,
+        &order.created_data(),
+    )?;
 
     let mut items = vec![
         state.orders.hold(&ticket.id, request.quantity)?,

@@ -116,15 +116,13 @@ async fn replicate_ticket(
     };
     match written {
         Ok(()) => Ok(StatusCode::NO_CONTENT),
-        Err(None) => {
-            match state.orders.replica(&ticket.id).await? {
-                Some(current) if current.version >= ticket.version => Ok(StatusCode::NO_CONTENT),
-                _ => Err(ApiError::Conflict(format!(
-                    "version {} of ticket {} arrived before its predecessor",
-                    ticket.version, ticket.id
-                ))),
-            }
-        }
+        Err(None) => match state.orders.replica(&ticket.id).await? {
+            Some(current) if current.version >= ticket.version => Ok(StatusCode::NO_CONTENT),
+            _ => Err(ApiError::Conflict(format!(
+                "version {} of ticket {} arrived before its predecessor",
+                ticket.version, ticket.id
+            ))),
+        },
         Err(Some(err)) => Err(err),
     }
 }

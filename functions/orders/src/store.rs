@@ -51,7 +51,10 @@ impl Orders {
         self.get(replica::key(ticket_id)).await
     }
 
-    async fn get<T: serde::de::DeserializeOwned>(&self, key: String) -> Result<Option<T>, ApiError> {
+    async fn get<T: serde::de::DeserializeOwned>(
+        &self,
+        key: String,
+    ) -> Result<Option<T>, ApiError> {
         let found = self
             .client
             .get_item()
@@ -178,7 +181,12 @@ pub async fn end(
         if !order.is_open() {
             return Ok(order);
         }
-        let event = CloudEvent::new(function, kind, &order.id, &order.ended_data(order.version + 1))?;
+        let event = CloudEvent::new(
+            function,
+            kind,
+            &order.id,
+            &order.ended_data(order.version + 1),
+        )?;
         let mut items = vec![state.orders.transition(&order, to)?];
         if ending == Ending::Cancel {
             items.push(state.orders.release(&order.ticket.id, order.quantity)?);

@@ -152,7 +152,10 @@ async fn apply(
         .expression_attribute_values(":taken", dynamo::n(held + sold))
         .build()
         .map_err(ApiError::internal)?;
-    let items = vec![hold_write, TransactWriteItem::builder().update(counts).build()];
+    let items = vec![
+        hold_write,
+        TransactWriteItem::builder().update(counts).build(),
+    ];
     let Err(refused) = state.tickets.transact(items).await? else {
         return Ok(StatusCode::NO_CONTENT);
     };

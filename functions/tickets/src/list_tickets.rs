@@ -28,5 +28,10 @@ async fn list_tickets(State(state): State<TicketState>, page: Page) -> Result<Re
         .into_iter()
         .map(|item| dynamo::parse_item::<TicketItem>(item).map(|t| t.body()))
         .collect::<Result<Vec<TicketBody>, _>>()?;
-    Ok(paging::response("/api/tickets", &page, &tickets, listed.next))
+    Ok(paging::response(
+        "/api/tickets",
+        &page,
+        &tickets,
+        listed.next,
+    ))
 }

@@ -184,7 +184,8 @@ mod tests {
 
     #[test]
     fn every_failing_field_is_reported_in_order() {
-        let err = request(json!({"title": "", "price": true, "quantity": "many"})).expect_err("bad");
+        let err =
+            request(json!({"title": "", "price": true, "quantity": "many"})).expect_err("bad");
         assert_eq!(
             messages(err),
             vec![
@@ -198,14 +199,20 @@ mod tests {
     #[test]
     fn a_title_over_two_hundred_characters_is_refused() {
         let err = request(json!({"title": "é".repeat(201), "price": 1})).expect_err("long");
-        assert_eq!(messages(err), vec![("title".to_owned(), TITLE_TOO_LONG.to_owned())]);
+        assert_eq!(
+            messages(err),
+            vec![("title".to_owned(), TITLE_TOO_LONG.to_owned())]
+        );
         assert!(request(json!({"title": "é".repeat(200), "price": 1})).is_ok());
     }
 
     #[test]
     fn quantity_over_a_hundred_thousand_is_refused() {
         let err = request(json!({"title": "x", "price": 1, "quantity": 100_001})).expect_err("big");
-        assert_eq!(messages(err), vec![("quantity".to_owned(), QUANTITY_RANGE.to_owned())]);
+        assert_eq!(
+            messages(err),
+            vec![("quantity".to_owned(), QUANTITY_RANGE.to_owned())]
+        );
     }
 
     #[test]
