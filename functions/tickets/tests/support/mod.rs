@@ -1,0 +1,113 @@
+//! A tickets context on the real DynamoDB Local and NATS, isolated per test.
+#![allow(dead_code)]
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::Response;
+use serde_json::{Value, json};
+use shared::events::{CloudEvent, types};
+use shared::outbox::Outbox;
+use shared::session::Sessions;
+use shared::testing::{self, TestEvents, TestTables};
+use tickets::store::Tickets;
+use tickets::{OUTBOX, TABLES, TicketState, holds};
+
+pub struct TestApp {
+    pub state: TicketState,
+    pub sessions: Sessions,
+    pub events: TestEvents,
+    pub tables: TestTables,
+}
+
+impl TestApp {
+    pub async fn start() -> Self {
+        let tables = TestTables::create(TABLES).await;
+        let events = TestEvents::create().await;
+        let sessions = Sessions::new(b"tickets-test-key", 3600, false);
+        let outbox = Outbox::new(
+            tables.client.clone(),
+            tables.prefix.table(&OUTBOX),
+            events.publisher().await,
+        );
+        let state = TicketState {
+            tickets: Tickets::new(tables.client.clone(), &tables.prefix),
+            outbox,
+            sessions: sessions.clone(),
+        };
+        Self {
+            state,
+            sessions,
+            events,
+            tables,
+        }
+    }
+
+    /// The four routes, as NGINX puts them together.
+    pub fn api(&self) -> Router {
+        shared::routing::finish(
+            tickets::create_ticket::router(self.state.clone())
+                .merge(tickets::list_tickets::router(self.state.clone()))
+                .merge(tickets::show_ticket::router(self.state.clone()))
+                .merge(tickets::update_ticket::router(self.state.clone())),
+        )
+    }
+
+    pub fn user(&self, name: &str) -> (String, String) {
+        let id = uuid::Uuid::now_v7().to_string();
+        let bearer = testing::bearer(&self.sessions, &id, &format!("{name}@example.com"));
+        (id, bearer)
+    }
+
+    pub async fn send(&self, request: axum::http::Request<Body>) -> Response<Body> {
+        testing::send(&self.api(), request).await
+    }
+
+    /// Lists a ticket; returns its JSON.
+    pub async fn list(&self, bearer: &str, title: &str, quantity: i64) -> Value {
+        let response = self
+            .send(testing::authed_json(
+                "POST",
+                "/api/tickets",
+                bearer,
+                &json!({"title": title, "price": 20, "quantity": quantity}),
+            ))
+            .await;
+        assert_eq!(response.status(), 201);
+        testing::json_body(response).await
+    }
+
+    pub async fn show(&self, id: &str) -> Value {
+        let response = self
+            .send(testing::empty_request("GET", &format!("/api/tickets/{id}")))
+            .await;
+        assert_eq!(response.status(), 200);
+        testing::json_body(response).await
+    }
+
+    /// Delivers an order event to the handler of its type; returns the status.
+    pub async fn order_event(
+        &self,
+        kind: &str,
+        order_id: &str,
+        ticket_id: &str,
+        quantity: i64,
+    ) -> u16 {
+        let step = match kind {
+            types::ORDER_CREATED => holds::HOLD,
+            types::ORDER_CANCELLED => holds::RELEASE,
+            _ => holds::SELL,
+        };
+        let event = CloudEvent::new(
+            "test",
+            kind,
+            order_id,
+            &json!({"id": order_id, "version": 0, "quantity": quantity, "ticket": {"id": ticket_id, "price": 2000}}),
+        )
+        .expect("event");
+        let router = shared::routing::finish(holds::router(self.state.clone(), step));
+        testing::send(&router, testing::event_request(&event))
+            .await
+            .status()
+            .as_u16()
+    }
+}
