@@ -1,0 +1,236 @@
+//! Placing orders: the atomic hold, its refusals, and idempotency keys.
+
+mod support;
+
+use serde_json::json;
+use shared::events::types;
+use shared::testing::{authed_json, json_body, json_request};
+use support::TestApp;
+
+#[tokio::test]
+async fn an_order_holds_tickets_until_it_expires_and_is_announced() {
+    let app = TestApp::start().await;
+    let (seller, _) = app.user("seller");
+    let (buyer, bearer) = app.user("buyer");
+    let ticket = app.listing(&seller, 5).await;
+    let response = app.order(&bearer, &ticket, 2).await;
+    assert_eq!(response.status(), 201);
+    let order = json_body(response).await;
+    assert_eq!(order["status"], "created");
+    assert_eq!(order["userId"], buyer.as_str());
+    assert_eq!(order["quantity"], 2);
+    assert_eq!(
+        order["ticket"],
+        json!({"id": ticket, "title": "Show v0", "price": 20})
+    );
+    assert_eq!(order["total"], 40);
+    assert_eq!(order["version"], 0);
+    let created = time::OffsetDateTime::parse(
+        order["createdAt"].as_str().expect("t"),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .expect("time");
+    let expires = time::OffsetDateTime::parse(
+        order["expiresAt"].as_str().expect("t"),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .expect("time");
+    assert_eq!((expires - created).whole_seconds(), 900);
+    assert_eq!(app.replica(&ticket).await.available, 3);
+
+    let events = app.events.events(types::ORDER_CREATED).await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        events[0].data,
+        json!({"id": order["id"], "version": 0, "status": "created", "userId": buyer, "expiresAt": order["expiresAt"],
+               "quantity": 2, "ticket": {"id": ticket, "price": 2000}, "total": 4000})
+    );
+}
+
+#[tokio::test]
+async fn the_contract_order_of_checks_is_kept() {
+    let app = TestApp::start().await;
+    let (seller, seller_bearer) = app.user("seller");
+    let (_, bearer) = app.user("buyer");
+    let ticket = app.listing(&seller, 1).await;
+
+    let anonymous = app
+        .send(json_request(
+            "POST",
+            "/api/orders",
+            &json!({"ticketId": ticket}),
+        ))
+        .await;
+    assert_eq!(anonymous.status(), 401);
+
+    let invalid = app
+        .send(authed_json(
+            "POST",
+            "/api/orders",
+            &bearer,
+            &json!({"quantity": 11}),
+        ))
+        .await;
+    assert_eq!(invalid.status(), 400);
+    assert_eq!(
+        json_body(invalid).await,
+        json!({"errors": [
+            {"message": "TicketId must be provided", "field": "ticketId"},
+            {"message": "Quantity must be a whole number between 1 and 10", "field": "quantity"}
+        ]})
+    );
+    for unknown in [uuid::Uuid::now_v7().to_string(), "garbage".to_owned()] {
+        let response = app.order(&bearer, &unknown, 1).await;
+        assert_eq!(response.status(), 404, "{unknown}");
+    }
+    let own = app.order(&seller_bearer, &ticket, 1).await;
+    assert_eq!(own.status(), 400);
+    assert_eq!(
+        json_body(own).await,
+        json!({"errors": [{"message": "You cannot buy your own ticket"}]})
+    );
+
+    let too_many = app.order(&bearer, &ticket, 2).await;
+    assert_eq!(too_many.status(), 400);
+    assert_eq!(
+        json_body(too_many).await,
+        json!({"errors": [{"message": "Ticket is already reserved"}]})
+    );
+    assert_eq!(
+        app.replica(&ticket).await.available,
+        1,
+        "refusals hold nothing"
+    );
+    assert!(app.events.events(types::ORDER_CREATED).await.is_empty());
+}
+
+#[tokio::test]
+async fn many_buyers_at_once_never_hold_more_than_there_is() {
+    let app = TestApp::start().await;
+    let (seller, _) = app.user("seller");
+    let ticket = app.listing(&seller, 5).await;
+    let buyers: Vec<String> = (0..25).map(|i| app.user(&format!("b{i}")).1).collect();
+    let responses =
+        futures::future::join_all(buyers.iter().map(|b| app.order(b, &ticket, 1))).await;
+    let mut created = 0;
+    for response in responses {
+        match response.status().as_u16() {
+            201 => created += 1,
+            400 => assert_eq!(
+                json_body(response).await,
+                json!({"errors": [{"message": "Ticket is already reserved"}]})
+            ),
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(created, 5);
+    let replica = app.replica(&ticket).await;
+    assert_eq!((replica.available, replica.reserved), (0, 5));
+    assert_eq!(app.events.events(types::ORDER_CREATED).await.len(), 5);
+}
+
+#[tokio::test]
+async fn a_retry_with_the_same_idempotency_key_replays_the_first_answer() {
+    let app = TestApp::start().await;
+    let (seller, _) = app.user("seller");
+    let (_, bearer) = app.user("buyer");
+    let ticket = app.listing(&seller, 5).await;
+    let request = || {
+        let mut request = authed_json("POST", "/api/orders", &bearer, &json!({"ticketId": ticket}));
+        request
+            .headers_mut()
+            .insert("idempotency-key", "checkout-1".parse().expect("h"));
+        request
+    };
+    let first = app.send(request()).await;
+    assert_eq!(first.status(), 201);
+    let first = json_body(first).await;
+    let again = app.send(request()).await;
+    assert_eq!(again.status(), 201);
+    assert_eq!(json_body(again).await, first);
+    assert_eq!(app.replica(&ticket).await.available, 4, "one hold only");
+    assert_eq!(app.events.events(types::ORDER_CREATED).await.len(), 1);
+
+    // Another user's identical key is another request.
+    let (_, other) = app.user("other");
+    let mut theirs = authed_json("POST", "/api/orders", &other, &json!({"ticketId": ticket}));
+    theirs
+        .headers_mut()
+        .insert("idempotency-key", "checkout-1".parse().expect("h"));
+    let theirs = app.send(theirs).await;
+    assert_eq!(theirs.status(), 201);
+    assert_ne!(json_body(theirs).await["id"], first["id"]);
+}
+
+#[tokio::test]
+async fn simultaneous_requests_with_one_key_create_one_order() {
+    let app = TestApp::start().await;
+    let (seller, _) = app.user("seller");
+    let (_, bearer) = app.user("buyer");
+    let ticket = app.listing(&seller, 10).await;
+    let requests = (0..8).map(|_| {
+        let mut request = authed_json("POST", "/api/orders", &bearer, &json!({"ticketId": ticket}));
+        request
+            .headers_mut()
+            .insert("idempotency-key", "double-click".parse().expect("h"));
+        app.send(request)
+    });
+    let responses = futures::future::join_all(requests).await;
+    let mut ids = std::collections::HashSet::new();
+    for response in responses {
+        match response.status().as_u16() {
+            201 => {
+                ids.insert(
+                    json_body(response).await["id"]
+                        .as_str()
+                        .expect("id")
+                        .to_owned(),
+                );
+            }
+            409 => assert_eq!(
+                json_body(response).await,
+                json!({"errors": [{"message": "A request with this Idempotency-Key is in progress"}]})
+            ),
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(ids.len(), 1, "every 201 is the same order");
+    assert_eq!(app.replica(&ticket).await.available, 9);
+}
+
+#[tokio::test]
+async fn a_refusal_is_replayed_too_and_an_overlong_key_is_refused() {
+    let app = TestApp::start().await;
+    let (seller, _) = app.user("seller");
+    let (_, bearer) = app.user("buyer");
+    let ticket = app.listing(&seller, 1).await;
+    let with_key = |key: &str| {
+        let mut request = authed_json(
+            "POST",
+            "/api/orders",
+            &bearer,
+            &json!({"ticketId": ticket, "quantity": 2}),
+        );
+        request
+            .headers_mut()
+            .insert("idempotency-key", key.parse().expect("h"));
+        request
+    };
+    let refused = app.send(with_key("k")).await;
+    assert_eq!(refused.status(), 400);
+    let replayed = app.send(with_key("k")).await;
+    assert_eq!(replayed.status(), 400);
+    assert_eq!(
+        json_body(replayed).await,
+        json!({"errors": [{"message": "Ticket is already reserved"}]})
+    );
+
+    let long = app.send(with_key(&"k".repeat(256))).await;
+    assert_eq!(long.status(), 400);
+    let longest = app.send(with_key(&"k".repeat(255))).await;
+    assert_eq!(
+        longest.status(),
+        400,
+        "a valid key, and the listing still has too few"
+    );
+}

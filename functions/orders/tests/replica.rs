@@ -1,0 +1,97 @@
+//! The listing replica: `ticket.created` and `ticket.updated` posted straight to the handler.
+
+mod support;
+
+use support::TestApp;
+
+#[tokio::test]
+async fn updates_apply_in_version_order_whatever_order_they_arrive_in() {
+    let app = TestApp::start().await;
+    let (seller, _) = app.user("seller");
+    let id = uuid::Uuid::now_v7().to_string();
+    let router = || orders::replica::router(app.state.clone());
+    let v1 = app.ticket_event(&id, &seller, 1, 8, 2500);
+    let v2 = app.ticket_event(&id, &seller, 2, 9, 3000);
+
+    // Updates ahead of the creation, and v2 ahead of v1, are sent back to be retried.
+    assert_eq!(app.deliver(router(), &v2).await, 409);
+    assert_eq!(app.deliver(router(), &v1).await, 409);
+    assert_eq!(
+        app.deliver(router(), &app.ticket_event(&id, &seller, 0, 5, 2000))
+            .await,
+        204
+    );
+    assert_eq!(app.deliver(router(), &v2).await, 409);
+    assert_eq!(app.replica(&id).await.version, 0);
+    assert_eq!(app.deliver(router(), &v1).await, 204);
+    assert_eq!(app.deliver(router(), &v2).await, 204);
+
+    let replica = app.replica(&id).await;
+    assert_eq!(
+        (replica.version, replica.quantity, replica.price),
+        (2, 9, 3000)
+    );
+    assert_eq!(replica.title, "Show v2");
+}
+
+#[tokio::test]
+async fn a_duplicate_delivery_changes_nothing() {
+    let app = TestApp::start().await;
+    let (seller, _) = app.user("seller");
+    let (_, bearer) = app.user("buyer");
+    let id = app.listing(&seller, 5).await;
+    let router = || orders::replica::router(app.state.clone());
+    let v1 = app.ticket_event(&id, &seller, 1, 6, 2000);
+    assert_eq!(app.deliver(router(), &v1).await, 204);
+    app.placed(&bearer, &id, 2).await;
+    // A late duplicate of v1 or of the creation must not reset what orders hold.
+    assert_eq!(app.deliver(router(), &v1).await, 204);
+    assert_eq!(
+        app.deliver(router(), &app.ticket_event(&id, &seller, 0, 5, 2000))
+            .await,
+        204
+    );
+    let replica = app.replica(&id).await;
+    assert_eq!(
+        (
+            replica.version,
+            replica.quantity,
+            replica.available,
+            replica.reserved
+        ),
+        (1, 6, 4, 2)
+    );
+}
+
+#[tokio::test]
+async fn an_update_keeps_what_orders_already_hold() {
+    let app = TestApp::start().await;
+    let (seller, _) = app.user("seller");
+    let (_, bearer) = app.user("buyer");
+    let id = app.listing(&seller, 5).await;
+    app.placed(&bearer, &id, 3).await;
+    let v1 = app.ticket_event(&id, &seller, 1, 10, 2000);
+    assert_eq!(
+        app.deliver(orders::replica::router(app.state.clone()), &v1)
+            .await,
+        204
+    );
+    assert_eq!(app.replica(&id).await.available, 7);
+}
+
+#[tokio::test]
+async fn an_event_with_data_of_the_wrong_shape_is_refused_for_good() {
+    let app = TestApp::start().await;
+    let event = shared::events::CloudEvent::new(
+        "test",
+        shared::events::types::TICKET_CREATED,
+        "x",
+        &serde_json::json!({"id": "x"}),
+    )
+    .expect("event");
+    assert_eq!(
+        app.deliver(orders::replica::router(app.state.clone()), &event)
+            .await,
+        400
+    );
+}
