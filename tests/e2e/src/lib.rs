@@ -145,3 +145,53 @@ pub fn session_token(response: &reqwest::Response) -> Option<String> {
     let value = cookie.strip_prefix("session=")?.split(';').next()?;
     (!value.is_empty()).then(|| value.to_owned())
 }
+
+impl Stack {
+    /// Freezes or thaws the stack's NATS server (SIGSTOP / SIGCONT): to the functions it is as if
+    /// NATS stopped answering, and then came back with everything it had stored.
+    pub fn signal_nats(&self, signal: &str) {
+        let pid = std::fs::read_to_string(self.run_dir.join("nats-server.pid"))
+            .expect("NATS writes its pid file");
+        let status = std::process::Command::new("kill")
+            .args([signal, pid.trim()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill {signal} NATS");
+    }
+
+    /// Signs a new user up; returns the `Authorization` header value of their session.
+    pub async fn sign_up(&self, http: &reqwest::Client, email: &str) -> String {
+        let response = http
+            .post(self.url("/api/users/signup"))
+            .json(&serde_json::json!({"email": email, "password": "long enough"}))
+            .send()
+            .await
+            .unwrap_or_else(|err| panic!("sign up {email}: {err:?}"));
+        assert_eq!(response.status(), 201, "sign up {email}");
+        format!("Bearer {}", session_token(&response).expect("session"))
+    }
+
+    /// Polls `GET path` until `check` accepts the JSON body, or panics after `limit`.
+    pub async fn wait_for(
+        &self,
+        http: &reqwest::Client,
+        path: &str,
+        limit: Duration,
+        check: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = tokio::time::Instant::now() + limit;
+        let mut last = serde_json::Value::Null;
+        while tokio::time::Instant::now() < deadline {
+            if let Ok(response) = http.get(self.url(path)).send().await
+                && let Ok(body) = response.json::<serde_json::Value>().await
+            {
+                if check(&body) {
+                    return body;
+                }
+                last = body;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{path} never reached the expected state; last seen: {last}");
+    }
+}
