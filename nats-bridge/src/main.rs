@@ -22,21 +22,12 @@ fn main() -> ExitCode {
         }
     };
     let plan = settings.plan(&routes, &mut env);
-    if let Err(err) = env.finish() {
-        for problem in err.problems {
-            eprintln!("nats-bridge: configuration error: {problem}");
-        }
-        return ExitCode::FAILURE;
+    if let Err(code) = shared::runtime::finish_config("nats-bridge", env) {
+        return code;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match shared::runtime::async_runtime("nats-bridge") {
         Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("nats-bridge: cannot start the async runtime: {err}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     runtime.block_on(nats_bridge::run(plan, shared::runtime::shutdown_signal()));
     ExitCode::SUCCESS

@@ -207,6 +207,23 @@ pub fn parse_item<T: serde::de::DeserializeOwned>(
     from_item(item).map_err(ApiError::internal)
 }
 
+/// Reads one item by its partition key (strongly consistent) as its entity type.
+pub async fn get<T: serde::de::DeserializeOwned>(
+    client: &Client,
+    table: &str,
+    key: String,
+) -> Result<Option<T>, ApiError> {
+    let found = client
+        .get_item()
+        .table_name(table)
+        .key(PK, AttributeValue::S(key))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(sdk_error)?;
+    found.item.map(parse_item).transpose()
+}
+
 /// Converts an entity into the item to write.
 pub fn item_of<T: serde::Serialize>(
     entity: &T,

@@ -27,6 +27,23 @@ pub mod types {
     pub const PAYMENT_FAILED: &str = "ticketing.payment.failed";
 }
 
+/// The payloads of the catalogue that more than one context reads. Money is in cents.
+pub mod data {
+    use serde::{Deserialize, Serialize};
+
+    /// `ticket.created` / `ticket.updated`.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct TicketData {
+        pub id: String,
+        pub version: i64,
+        pub title: String,
+        pub price: i64,
+        pub quantity: i64,
+        pub user_id: String,
+    }
+}
+
 pub const SPEC_VERSION: &str = "1.0";
 /// The media type of a CloudEvent in structured mode.
 pub const STRUCTURED_CONTENT_TYPE: &str = "application/cloudevents+json";

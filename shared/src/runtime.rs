@@ -40,21 +40,12 @@ where
     let mut env = Env::new();
     let listen = Listen::from_env(&mut env);
     let settings = C::from_env(&mut env);
-    if let Err(err) = env.finish() {
-        for problem in err.problems {
-            eprintln!("{name}: configuration error: {problem}");
-        }
-        return ExitCode::FAILURE;
+    if let Err(code) = finish_config(name, env) {
+        return code;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match async_runtime(name) {
         Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("{name}: cannot start the async runtime: {err}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     runtime.block_on(async {
         let router = match build(settings).await.into_app() {
@@ -72,6 +63,28 @@ where
             }
         }
     })
+}
+
+/// Ends reading the environment: every problem on its own line of stderr, and the exit code to stop
+/// with.
+pub fn finish_config(name: &str, env: Env) -> Result<(), ExitCode> {
+    env.finish().map_err(|err| {
+        for problem in err.problems {
+            eprintln!("{name}: configuration error: {problem}");
+        }
+        ExitCode::FAILURE
+    })
+}
+
+/// The multi-threaded Tokio runtime a process runs on.
+pub fn async_runtime(name: &str) -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| {
+            eprintln!("{name}: cannot start the async runtime: {err}");
+            ExitCode::FAILURE
+        })
 }
 
 /// What a function's builder returns: its router, or why it cannot start.

@@ -46,19 +46,10 @@ impl Drop for TestTables {
         // Drop cannot await, and the test's runtime may be shutting down: use a runtime of our own,
         // and a client of its own too (the test client's pooled connections die with the test's
         // runtime, and a request on one would wait for its timeout).
-        let cleanup = std::thread::spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            runtime.block_on(async {
-                let client = dynamo::client().await;
-                let _ = dynamo::delete_tables(&client, &prefix, &specs).await;
-            });
+        clean_up(async move {
+            let client = dynamo::client().await;
+            let _ = dynamo::delete_tables(&client, &prefix, &specs).await;
         });
-        let _ = cleanup.join();
     }
 }
 
@@ -209,6 +200,20 @@ pub fn event_request(event: &crate::events::CloudEvent) -> Request<Body> {
     builder
         .body(Body::from(serde_json::to_vec(&event.data).expect("data")))
         .expect("event request")
+}
+
+/// Runs a clean-up from `Drop`, which cannot await and may run while the test's runtime shuts
+/// down: on a thread and a runtime of its own, with connections of its own.
+fn clean_up(work: impl std::future::Future<Output = ()> + Send + 'static) {
+    let cleanup = std::thread::spawn(move || {
+        if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            runtime.block_on(work);
+        }
+    });
+    let _ = cleanup.join();
 }
 
 /// A JSON request.

@@ -2,7 +2,6 @@
 //! condition on the key (`attribute_not_exists`), decided by DynamoDB, never by a read first.
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 use shared::dynamo::{self, PK, TablePrefix, TableSpec, aws_sdk_dynamodb};
 use shared::error::ApiError;
@@ -91,15 +90,6 @@ impl Users {
     }
 
     pub async fn find(&self, email: &Email) -> Result<Option<UserItem>, ApiError> {
-        let found = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(PK, AttributeValue::S(key(email)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(dynamo::sdk_error)?;
-        found.item.map(dynamo::parse_item).transpose()
+        dynamo::get(&self.client, &self.table, key(email)).await
     }
 }

@@ -13,6 +13,7 @@ use axum::routing::post;
 use serde::{Deserialize, Serialize};
 use shared::dynamo::{self, PK};
 use shared::error::ApiError;
+use shared::events::data::TicketData;
 use shared::events::{CloudEvent, types};
 
 use crate::{OrderState, Settings};
@@ -37,18 +38,6 @@ pub fn key(id: &str) -> String {
     format!("ticket#{id}")
 }
 
-/// `ticket.created` / `ticket.updated` data.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TicketEventData {
-    pub id: String,
-    pub version: i64,
-    pub title: String,
-    pub price: i64,
-    pub quantity: i64,
-    pub user_id: String,
-}
-
 pub fn router(state: OrderState) -> Router {
     Router::new()
         .route("/", post(replicate_ticket))
@@ -64,7 +53,7 @@ async fn replicate_ticket(
     event: CloudEvent,
 ) -> Result<StatusCode, ApiError> {
     event.expect_type(&[types::TICKET_CREATED, types::TICKET_UPDATED])?;
-    let ticket: TicketEventData = event.data_as()?;
+    let ticket: TicketData = event.data_as()?;
     if ticket.version < 0 || ticket.quantity < 0 || ticket.price <= 0 {
         return Err(ApiError::rule("Ticket event with impossible values"));
     }

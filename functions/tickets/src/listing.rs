@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 use shared::error::ApiError;
+use shared::events::data::TicketData;
 use shared::json::JsonBody;
 use shared::money;
 use shared::validation::{Validator, bounded_text, whole_number};
@@ -76,8 +77,8 @@ impl TicketItem {
     }
 
     /// The data of `ticket.created` and `ticket.updated`.
-    pub fn event_data(&self) -> TicketEventData {
-        TicketEventData {
+    pub fn event_data(&self) -> TicketData {
+        TicketData {
             id: self.id.clone(),
             version: self.version,
             title: self.title.clone(),
@@ -101,18 +102,6 @@ pub struct TicketBody {
     pub user_id: String,
     pub version: i64,
     pub created_at: String,
-}
-
-/// `ticket.created` / `ticket.updated` data; the price in cents.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TicketEventData {
-    pub id: String,
-    pub version: i64,
-    pub title: String,
-    pub price: i64,
-    pub quantity: i64,
-    pub user_id: String,
 }
 
 /// `{title, price, quantity?}`, valid.

@@ -34,16 +34,7 @@ impl Tickets {
     }
 
     pub async fn get(&self, id: &str) -> Result<Option<TicketItem>, ApiError> {
-        let found = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(PK, dynamo::s(key(id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(dynamo::sdk_error)?;
-        found.item.map(dynamo::parse_item).transpose()
+        dynamo::get(&self.client, &self.table, key(id)).await
     }
 
     /// The put of a new listing.

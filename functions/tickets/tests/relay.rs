@@ -1,0 +1,79 @@
+//! The outbox relay publishes what a function committed but could not publish.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::json;
+use shared::events::{CloudEvent, types};
+use support::TestApp;
+
+#[tokio::test]
+async fn a_committed_but_unpublished_event_is_published_once_by_the_relay() {
+    let app = TestApp::start().await;
+    let event = CloudEvent::new(
+        "create-ticket",
+        types::TICKET_CREATED,
+        "t1",
+        &json!({"id": "t1"}),
+    )
+    .expect("event");
+    // The transaction committed; the process died before publishing.
+    let record = app.state.outbox.record(&event).expect("record");
+    assert!(
+        app.state
+            .tickets
+            .transact(vec![record])
+            .await
+            .expect("write")
+            .is_ok()
+    );
+    assert!(app.events.events(types::TICKET_CREATED).await.is_empty());
+
+    assert_eq!(
+        app.state.outbox.relay(Duration::ZERO).await.expect("relay"),
+        1
+    );
+    assert_eq!(
+        app.events.events(types::TICKET_CREATED).await,
+        vec![event.clone()]
+    );
+    assert_eq!(
+        app.state.outbox.relay(Duration::ZERO).await.expect("relay"),
+        0,
+        "the record is gone"
+    );
+
+    // Had the first publish got through after all, JetStream drops the relay's copy.
+    app.state.outbox.publish(&[event]).await;
+    assert_eq!(app.events.events(types::TICKET_CREATED).await.len(), 1);
+}
+
+#[tokio::test]
+async fn the_relay_leaves_records_that_their_function_may_still_be_publishing() {
+    let app = TestApp::start().await;
+    let event = CloudEvent::new(
+        "create-ticket",
+        types::TICKET_CREATED,
+        "t2",
+        &json!({"id": "t2"}),
+    )
+    .expect("event");
+    let record = app.state.outbox.record(&event).expect("record");
+    assert!(
+        app.state
+            .tickets
+            .transact(vec![record])
+            .await
+            .expect("write")
+            .is_ok()
+    );
+    assert_eq!(
+        app.state
+            .outbox
+            .relay(Duration::from_secs(60))
+            .await
+            .expect("relay"),
+        0
+    );
+}
