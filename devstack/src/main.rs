@@ -30,7 +30,7 @@ async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("functions") {
         for function in functions::ALL {
-            println!("{}", function.name);
+            println!("{function}");
         }
         return ExitCode::SUCCESS;
     }
@@ -103,18 +103,14 @@ async fn up(settings: &Settings, supervisor: &mut Supervisor) -> Result<ExitCode
 
     for (index, function) in functions::ALL.iter().enumerate() {
         let port = settings.function_port(index);
-        let mut command = tokio::process::Command::new(settings.bin_dir.join(function.name));
+        let mut command = tokio::process::Command::new(settings.bin_dir.join(function));
         command.envs(&env).env("PORT", port.to_string());
-        supervisor.spawn(function.name, command)?;
+        supervisor.spawn(function, command)?;
     }
     for (index, function) in functions::ALL.iter().enumerate() {
         let port = settings.function_port(index);
         supervisor
-            .wait_until(
-                function.name,
-                || probe::healthy(port),
-                Duration::from_secs(30),
-            )
+            .wait_until(function, || probe::healthy(port), Duration::from_secs(30))
             .await?;
     }
 
@@ -124,7 +120,7 @@ async fn up(settings: &Settings, supervisor: &mut Supervisor) -> Result<ExitCode
         .map(|(index, function)| {
             format!(
                 "{}=http://127.0.0.1:{}",
-                function.name,
+                function,
                 settings.function_port(index)
             )
         })

@@ -24,7 +24,7 @@ pub fn render(settings: &Settings) -> std::io::Result<PathBuf> {
         let _ = writeln!(
             upstreams,
             "upstream {} {{ server 127.0.0.1:{}; keepalive 32; }}",
-            function.name,
+            function,
             settings.function_port(index)
         );
     }

@@ -9,7 +9,13 @@ use shared::error::ApiError;
 
 /// Every table of every context.
 pub fn tables() -> Vec<TableSpec> {
-    [auth::TABLES, tickets::TABLES, orders::TABLES].concat()
+    [
+        auth::TABLES,
+        tickets::TABLES,
+        orders::TABLES,
+        expiration::TABLES,
+    ]
+    .concat()
 }
 
 /// The stream every event goes to, with the subjects it captures.

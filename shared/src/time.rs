@@ -3,6 +3,15 @@
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+/// A deadline `after` from this instant, rounded up to the whole second: times are shown to the
+/// second, and a deadline shown must never come before the real one (a hold of 900 s lasts at least
+/// 900 s).
+pub fn deadline_after(after: std::time::Duration) -> OffsetDateTime {
+    let at = OffsetDateTime::now_utc() + after;
+    let second = at.unix_timestamp() + i64::from(at.nanosecond() > 0);
+    OffsetDateTime::from_unix_timestamp(second).unwrap_or(at)
+}
+
 /// Now, truncated to the second (the contract's timestamps carry no fractions).
 pub fn now() -> OffsetDateTime {
     let now = OffsetDateTime::now_utc();

@@ -70,7 +70,7 @@ async fn place(
     }
 
     let now = shared::time::now();
-    let expires = now + state.hold;
+    let expires = shared::time::deadline_after(state.hold);
     let id = uuid::Uuid::now_v7().to_string();
     let order = OrderItem {
         pk: order::key(&id),

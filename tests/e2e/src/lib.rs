@@ -194,4 +194,52 @@ impl Stack {
         }
         panic!("{path} never reached the expected state; last seen: {last}");
     }
+
+    /// Lists tickets and waits until the orders context has its replica (the seller's own order
+    /// attempt turns from 404 into "You cannot buy your own ticket"); returns the listing's id.
+    pub async fn list_and_replicate(
+        &self,
+        http: &reqwest::Client,
+        seller: &str,
+        quantity: i64,
+    ) -> String {
+        let listed = http
+            .post(self.url("/api/tickets"))
+            .header("authorization", seller)
+            .json(&serde_json::json!({"title": "Drop", "price": 20, "quantity": quantity}))
+            .send()
+            .await
+            .expect("list");
+        assert_eq!(listed.status(), 201);
+        let body: serde_json::Value = listed.json().await.expect("json");
+        let id = body["id"].as_str().expect("id").to_owned();
+        for _ in 0..300 {
+            let attempt = self.order(http, seller, &id).await;
+            if attempt.status() == 400 {
+                return id;
+            }
+            assert_eq!(
+                attempt.status(),
+                404,
+                "before replication the listing is unknown to orders"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the listing never reached the orders context");
+    }
+
+    /// Orders one ticket of a listing.
+    pub async fn order(
+        &self,
+        http: &reqwest::Client,
+        bearer: &str,
+        ticket: &str,
+    ) -> reqwest::Response {
+        http.post(self.url("/api/orders"))
+            .header("authorization", bearer)
+            .json(&serde_json::json!({"ticketId": ticket}))
+            .send()
+            .await
+            .expect("order")
+    }
 }

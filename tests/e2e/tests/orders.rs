@@ -6,55 +6,6 @@ use e2e::Stack;
 use reqwest::header::AUTHORIZATION;
 use serde_json::{Value, json};
 
-/// Lists tickets and waits until the orders context has its replica (the seller's own order attempt
-/// turns from 404 into "You cannot buy your own ticket").
-async fn list_and_replicate(
-    stack: &Stack,
-    http: &reqwest::Client,
-    seller: &str,
-    quantity: i64,
-) -> String {
-    let listed = http
-        .post(stack.url("/api/tickets"))
-        .header(AUTHORIZATION, seller)
-        .json(&json!({"title": "Drop", "price": 20, "quantity": quantity}))
-        .send()
-        .await
-        .expect("list");
-    assert_eq!(listed.status(), 201);
-    let id = listed.json::<Value>().await.expect("json")["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
-    for _ in 0..300 {
-        let attempt = order(stack, http, seller, &id).await;
-        if attempt.status() == 400 {
-            return id;
-        }
-        assert_eq!(
-            attempt.status(),
-            404,
-            "before replication the listing is unknown to orders"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the listing never reached the orders context");
-}
-
-async fn order(
-    stack: &Stack,
-    http: &reqwest::Client,
-    bearer: &str,
-    ticket: &str,
-) -> reqwest::Response {
-    http.post(stack.url("/api/orders"))
-        .header(AUTHORIZATION, bearer)
-        .json(&json!({"ticketId": ticket}))
-        .send()
-        .await
-        .expect("order")
-}
-
 async fn sign_up_many(
     stack: &Stack,
     http: &reqwest::Client,
@@ -77,11 +28,11 @@ async fn sixty_buyers_for_ten_tickets_ten_win_and_a_cancelled_ticket_can_be_boug
     let stack = Stack::start(&[]).await;
     let http = reqwest::Client::new();
     let seller = stack.sign_up(&http, "seller@example.com").await;
-    let ticket = list_and_replicate(&stack, &http, &seller, 10).await;
+    let ticket = stack.list_and_replicate(&http, &seller, 10).await;
     let buyers = sign_up_many(&stack, &http, "buyer", 60).await;
 
     let responses =
-        futures::future::join_all(buyers.iter().map(|b| order(&stack, &http, b, &ticket))).await;
+        futures::future::join_all(buyers.iter().map(|b| stack.order(&http, b, &ticket))).await;
     let mut winners = Vec::new();
     let mut losers = Vec::new();
     for (buyer, response) in buyers.iter().zip(responses) {
@@ -122,7 +73,7 @@ async fn sixty_buyers_for_ten_tickets_ten_win_and_a_cancelled_ticket_can_be_boug
         })
         .await;
 
-    let second_chance = order(&stack, &http, &losers[0], &ticket).await;
+    let second_chance = stack.order(&http, &losers[0], &ticket).await;
     assert_eq!(second_chance.status(), 201);
     stack
         .wait_for(&http, &path, Duration::from_secs(30), |t| {
@@ -137,12 +88,12 @@ async fn orders_placed_while_nats_is_stopped_are_announced_once_it_is_back() {
     let stack = Stack::start(&[("PING_INTERVAL_SECONDS", "1")]).await;
     let http = reqwest::Client::new();
     let seller = stack.sign_up(&http, "seller@example.com").await;
-    let ticket = list_and_replicate(&stack, &http, &seller, 20).await;
+    let ticket = stack.list_and_replicate(&http, &seller, 20).await;
     let buyers = sign_up_many(&stack, &http, "buyer", 6).await;
 
     stack.signal_nats("-STOP");
     let responses =
-        futures::future::join_all(buyers.iter().map(|b| order(&stack, &http, b, &ticket))).await;
+        futures::future::join_all(buyers.iter().map(|b| stack.order(&http, b, &ticket))).await;
     let mut placed = Vec::new();
     for (buyer, response) in buyers.iter().zip(responses) {
         match response.status().as_u16() {

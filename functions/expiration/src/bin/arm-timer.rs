@@ -1,0 +1,5 @@
+//! The `arm-timer` function.
+
+fn main() -> std::process::ExitCode {
+    shared::runtime::run("arm-timer", expiration::arm_app)
+}

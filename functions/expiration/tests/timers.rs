@@ -1,0 +1,166 @@
+//! Timers against DynamoDB Local and NATS: armed by order events, fired by the sweep.
+
+use axum::Router;
+use expiration::timers::{Timers, state};
+use expiration::{ExpirationState, OUTBOX, TABLES, sweep, timers};
+use serde_json::json;
+use shared::events::{CloudEvent, types};
+use shared::outbox::Outbox;
+use shared::testing::{self, TestEvents, TestTables};
+
+struct TestApp {
+    state: ExpirationState,
+    events: TestEvents,
+    _tables: TestTables,
+}
+
+impl TestApp {
+    async fn start() -> Self {
+        let tables = TestTables::create(TABLES).await;
+        let events = TestEvents::create().await;
+        let outbox = Outbox::new(
+            tables.client.clone(),
+            tables.prefix.table(&OUTBOX),
+            events.publisher().await,
+        );
+        let state = ExpirationState {
+            timers: Timers::new(tables.client.clone(), &tables.prefix),
+            outbox,
+        };
+        Self {
+            state,
+            events,
+            _tables: tables,
+        }
+    }
+
+    async fn post(&self, router: Router, event: &CloudEvent) -> u16 {
+        testing::send(
+            &shared::routing::finish(router),
+            testing::event_request(event),
+        )
+        .await
+        .status()
+        .as_u16()
+    }
+
+    async fn created(&self, order: &str, expires_at: &str) -> u16 {
+        let event = CloudEvent::new("test", types::ORDER_CREATED, order, &json!({
+            "id": order, "version": 0, "status": "created", "userId": "u", "expiresAt": expires_at,
+            "quantity": 1, "ticket": {"id": "t", "price": 100}, "total": 100
+        }))
+        .expect("event");
+        self.post(timers::arm_router(self.state.clone()), &event)
+            .await
+    }
+
+    async fn ended(&self, kind: &str, order: &str) -> u16 {
+        let event = CloudEvent::new(
+            "test",
+            kind,
+            order,
+            &json!({"id": order, "version": 1, "quantity": 1, "ticket": {"id": "t"}}),
+        )
+        .expect("event");
+        self.post(timers::disarm_router(self.state.clone()), &event)
+            .await
+    }
+
+    async fn state_of(&self, order: &str) -> String {
+        self.state
+            .timers
+            .state_of(order)
+            .await
+            .expect("read")
+            .expect("armed once")
+            .state
+    }
+}
+
+fn at(unix: i64) -> String {
+    shared::time::rfc3339(time::OffsetDateTime::from_unix_timestamp(unix).expect("time"))
+}
+
+#[tokio::test]
+async fn the_sweep_announces_due_timers_once_and_leaves_the_others() {
+    let app = TestApp::start().await;
+    let now = shared::time::unix_now();
+    let (due, later) = (
+        uuid::Uuid::now_v7().to_string(),
+        uuid::Uuid::now_v7().to_string(),
+    );
+    assert_eq!(app.created(&due, &at(now - 1)).await, 204);
+    assert_eq!(app.created(&later, &at(now + 600)).await, 204);
+
+    assert_eq!(sweep::sweep(&app.state, now).await.expect("sweep"), 1);
+    assert_eq!(
+        sweep::sweep(&app.state, now).await.expect("sweep"),
+        0,
+        "fired once"
+    );
+    let expired = app.events.events(types::ORDER_EXPIRED).await;
+    assert_eq!(expired.len(), 1);
+    assert_eq!(
+        expired[0].data,
+        json!({"orderId": due, "expiresAt": at(now - 1)})
+    );
+    assert_eq!(app.state_of(&due).await, state::FIRED);
+    assert_eq!(app.state_of(&later).await, state::ARMED);
+
+    // The cancellation that follows the expiry finds the timer already fired.
+    assert_eq!(app.ended(types::ORDER_CANCELLED, &due).await, 204);
+    assert_eq!(sweep::sweep(&app.state, now + 601).await.expect("sweep"), 1);
+}
+
+#[tokio::test]
+async fn a_paid_or_cancelled_order_never_expires_even_if_its_creation_comes_again() {
+    let app = TestApp::start().await;
+    let now = shared::time::unix_now();
+    let order = uuid::Uuid::now_v7().to_string();
+    assert_eq!(app.created(&order, &at(now + 5)).await, 204);
+    assert_eq!(app.ended(types::ORDER_COMPLETED, &order).await, 204);
+    assert_eq!(
+        app.ended(types::ORDER_COMPLETED, &order).await,
+        204,
+        "a duplicate is fine"
+    );
+    assert_eq!(
+        app.created(&order, &at(now + 5)).await,
+        204,
+        "a late duplicate does not re-arm"
+    );
+    assert_eq!(sweep::sweep(&app.state, now + 10).await.expect("sweep"), 0);
+    assert_eq!(app.state_of(&order).await, state::DISARMED);
+    assert!(app.events.events(types::ORDER_EXPIRED).await.is_empty());
+}
+
+#[tokio::test]
+async fn an_end_that_comes_before_the_creation_is_retried_later() {
+    let app = TestApp::start().await;
+    let order = uuid::Uuid::now_v7().to_string();
+    assert_eq!(app.ended(types::ORDER_CANCELLED, &order).await, 409);
+}
+
+#[tokio::test]
+async fn the_expire_function_answers_a_ping_with_what_it_fired() {
+    let app = TestApp::start().await;
+    let order = uuid::Uuid::now_v7().to_string();
+    assert_eq!(
+        app.created(&order, &at(shared::time::unix_now() - 5)).await,
+        204
+    );
+    let ping = CloudEvent::new(
+        "nats-bridge",
+        "dev.knative.sources.ping",
+        "expire",
+        &json!({}),
+    )
+    .expect("ping");
+    let response = testing::send(
+        &shared::routing::finish(sweep::router(app.state.clone())),
+        testing::event_request(&ping),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(testing::json_body(response).await, json!({"expired": 1}));
+}
