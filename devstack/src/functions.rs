@@ -27,4 +27,9 @@ pub const ALL: &[&str] = &[
     "disarm-timer",
     "expire",
     "relay-expiration",
+    "track-payment",
+    "charge",
+    "stripe-webhook",
+    "copy-order",
+    "relay-payments",
 ];

@@ -11,6 +11,7 @@
 //! `devstack functions` lists the function binaries, one per line (benchmarks and checks read it).
 
 mod functions;
+mod localstripe;
 mod nginx;
 mod probe;
 mod settings;
@@ -142,6 +143,16 @@ async fn up(settings: &Settings, supervisor: &mut Supervisor) -> Result<ExitCode
             Duration::from_secs(15),
         )
         .await?;
+
+    let webhook = format!(
+        "http://127.0.0.1:{}/api/payments/webhook",
+        settings.http_port
+    );
+    let secret = env
+        .get("STRIPE_WEBHOOK_SECRET")
+        .cloned()
+        .unwrap_or_default();
+    localstripe::register_webhook(settings.stripe_port, &webhook, &secret).await?;
 
     println!("Storefront: http://127.0.0.1:{}/", settings.http_port);
     println!(

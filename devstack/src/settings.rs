@@ -116,6 +116,7 @@ impl Settings {
         for (name, local_default) in [
             ("JWT_KEY", "local-development-key-not-a-secret"),
             ("STRIPE_SECRET_KEY", "sk_test_local"),
+            ("STRIPE_WEBHOOK_SECRET", "whsec_local_not_a_secret"),
             ("COOKIE_SECURE", "false"),
         ] {
             env.push((

@@ -14,6 +14,7 @@ pub fn tables() -> Vec<TableSpec> {
         tickets::TABLES,
         orders::TABLES,
         expiration::TABLES,
+        payments::TABLES,
     ]
     .concat()
 }

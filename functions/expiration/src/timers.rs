@@ -156,12 +156,9 @@ async fn arm(
 ) -> Result<StatusCode, ApiError> {
     event.expect_type(&[types::ORDER_CREATED])?;
     let order: CreatedData = event.data_as()?;
-    let due = time::OffsetDateTime::parse(
-        &order.expires_at,
-        &time::format_description::well_known::Rfc3339,
-    )
-    .map_err(|_| ApiError::rule("order.created with an unreadable expiresAt"))?
-    .unix_timestamp();
+    let due = shared::time::parse_rfc3339(&order.expires_at)
+        .ok_or_else(|| ApiError::rule("order.created with an unreadable expiresAt"))?
+        .unix_timestamp();
     let (timer_pk, timer_sk) = (shard(&order.id), due_key(due, &order.id));
     let table = state.timers.table();
     let timer = Put::builder()

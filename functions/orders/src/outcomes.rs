@@ -32,6 +32,44 @@ struct PaymentData {
     order_id: String,
 }
 
+pub fn track_payment_router(state: OrderState) -> Router {
+    Router::new()
+        .route("/", post(track_payment))
+        .with_state(state)
+}
+
+pub async fn track_payment_app(settings: Settings) -> Result<Router, async_nats::ConnectError> {
+    Ok(track_payment_router(OrderState::connect(settings).await?))
+}
+
+/// `payment.pending` (the buyer must authenticate: `created` → `awaiting:payment`) and
+/// `payment.failed` (`awaiting:payment` → `created`, while the hold lasts). Any other state means the
+/// order moved on, and the event changes nothing.
+async fn track_payment(
+    State(state): State<OrderState>,
+    event: CloudEvent,
+) -> Result<StatusCode, ApiError> {
+    event.expect_type(&[types::PAYMENT_PENDING, types::PAYMENT_FAILED])?;
+    let data: PaymentData = event.data_as()?;
+    let (from, to) = if event.kind == types::PAYMENT_PENDING {
+        (status::CREATED, status::AWAITING_PAYMENT)
+    } else {
+        (status::AWAITING_PAYMENT, status::CREATED)
+    };
+    for _ in 0..3 {
+        let order = find(&state, &data.order_id).await?;
+        if order.status != from {
+            return Ok(StatusCode::NO_CONTENT);
+        }
+        if state.orders.set_status(&order, to).await? {
+            return Ok(StatusCode::NO_CONTENT);
+        }
+    }
+    Err(ApiError::Conflict(
+        "Order was modified concurrently".to_owned(),
+    ))
+}
+
 pub fn expire_router(state: OrderState) -> Router {
     Router::new()
         .route("/", post(expire_order))

@@ -143,6 +143,28 @@ impl Orders {
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
+    /// Moves an order to `to` if it is still at the version it was read at; whether it did.
+    pub async fn set_status(&self, order: &OrderItem, to: &str) -> Result<bool, ApiError> {
+        let updated = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, dynamo::s(order::key(&order.id)))
+            .update_expression("SET #status = :to, version = :next")
+            .condition_expression("version = :version")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":to", dynamo::s(to))
+            .expression_attribute_values(":next", dynamo::n(order.version + 1))
+            .expression_attribute_values(":version", dynamo::n(order.version))
+            .send()
+            .await;
+        match updated {
+            Ok(_) => Ok(true),
+            Err(err) if dynamo::is_condition_failure(&err) => Ok(false),
+            Err(err) => Err(dynamo::sdk_error(err)),
+        }
+    }
+
     /// A buyer's orders, newest first.
     pub async fn list_for(&self, user_id: &str, page: &Page) -> Result<Listed, ApiError> {
         let query = IndexQuery {

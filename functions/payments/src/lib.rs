@@ -1,0 +1,94 @@
+//! Payments: card payments through Stripe PaymentIntents ([`charge`]), Stripe's webhook
+//! ([`webhook`]), and this context's copy of each order ([`order_copy`], fed by the order events),
+//! which says who may pay what until when.
+
+pub mod charge;
+pub mod order_copy;
+pub mod store;
+pub mod stripe;
+pub mod webhook;
+
+use axum::Router;
+use axum::extract::FromRef;
+use shared::config::{Env, FromEnv};
+use shared::dynamo::TableSpec;
+use shared::outbox::{Outbox, StoreSettings};
+use shared::session::Sessions;
+
+use crate::store::Payments;
+use crate::stripe::{Stripe, StripeSettings};
+
+/// The outbox of this context.
+pub const OUTBOX: TableSpec = shared::outbox::table("payments-outbox");
+
+/// The tables this context owns.
+pub const TABLES: &[TableSpec] = &[store::TABLE, OUTBOX];
+
+pub struct Settings {
+    pub sessions: Sessions,
+    pub store: StoreSettings,
+    pub stripe: StripeSettings,
+}
+
+impl FromEnv for Settings {
+    fn from_env(env: &mut Env) -> Self {
+        Self {
+            sessions: Sessions::from_env(env),
+            store: StoreSettings::from_env(env),
+            stripe: StripeSettings::from_env(env),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct PaymentState {
+    pub payments: Payments,
+    pub outbox: Outbox,
+    pub sessions: Sessions,
+    pub stripe: Stripe,
+}
+
+/// Why a payments function cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("NATS: {0}")]
+    Nats(#[from] async_nats::ConnectError),
+    #[error("HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+}
+
+impl PaymentState {
+    pub async fn connect(settings: Settings) -> Result<Self, StartError> {
+        let (client, outbox) = settings.store.connect(&OUTBOX).await?;
+        Ok(Self {
+            payments: Payments::new(client, &settings.store.prefix),
+            outbox,
+            sessions: settings.sessions,
+            stripe: Stripe::new(settings.stripe)?,
+        })
+    }
+}
+
+impl FromRef<PaymentState> for Sessions {
+    fn from_ref(state: &PaymentState) -> Self {
+        state.sessions.clone()
+    }
+}
+
+pub async fn charge_app(settings: Settings) -> Result<Router, StartError> {
+    Ok(charge::router(PaymentState::connect(settings).await?))
+}
+
+pub async fn webhook_app(settings: Settings) -> Result<Router, StartError> {
+    Ok(webhook::router(PaymentState::connect(settings).await?))
+}
+
+pub async fn copy_order_app(settings: Settings) -> Result<Router, StartError> {
+    Ok(order_copy::router(PaymentState::connect(settings).await?))
+}
+
+/// The `relay-payments` function: publishes outbox records that were not published at once.
+pub async fn relay_app(settings: Settings) -> Result<Router, StartError> {
+    let state = PaymentState::connect(settings).await?;
+    Ok(shared::outbox::relay_router(state.outbox))
+}
