@@ -209,3 +209,52 @@ async fn a_buyer_lists_only_their_orders_newest_first_a_page_at_a_time() {
         401
     );
 }
+
+#[tokio::test]
+async fn a_pending_payment_awaits_the_buyer_and_a_failed_one_reopens_the_order() {
+    let app = TestApp::start().await;
+    let (seller, _) = app.user("seller");
+    let (_, bearer) = app.user("buyer");
+    let ticket = app.listing(&seller, 3).await;
+    let order = app.placed(&bearer, &ticket, 1).await;
+    let id = order["id"].as_str().expect("id");
+    let path = format!("/api/orders/{id}");
+    let payment = |kind: &str| {
+        CloudEvent::new(
+            "test",
+            kind,
+            "p1",
+            &json!({"id": "p1", "orderId": id, "stripeId": "pi_1", "reason": "declined"}),
+        )
+        .expect("event")
+    };
+    let router = || orders::outcomes::track_payment_router(app.state.clone());
+    for _ in 0..2 {
+        assert_eq!(
+            app.deliver(router(), &payment(types::PAYMENT_PENDING))
+                .await,
+            204
+        );
+    }
+    let shown = json_body(app.send(authed_empty("GET", &path, &bearer)).await).await;
+    assert_eq!(
+        (shown["status"].as_str(), shown["version"].as_i64()),
+        (Some("awaiting:payment"), Some(1))
+    );
+    for _ in 0..2 {
+        assert_eq!(
+            app.deliver(router(), &payment(types::PAYMENT_FAILED)).await,
+            204
+        );
+    }
+    let shown = json_body(app.send(authed_empty("GET", &path, &bearer)).await).await;
+    assert_eq!(
+        (shown["status"].as_str(), shown["version"].as_i64()),
+        (Some("created"), Some(2))
+    );
+    assert_eq!(
+        app.replica(&ticket).await.available,
+        2,
+        "the hold lasts throughout"
+    );
+}

@@ -1,0 +1,358 @@
+//! Payments against DynamoDB Local, NATS and localstripe.
+
+use axum::Router;
+use payments::store::Payments;
+use payments::stripe::{Stripe, StripeSettings, sign};
+use payments::{OUTBOX, PaymentState, TABLES, charge, order_copy, webhook};
+use serde_json::{Value, json};
+use shared::events::{CloudEvent, types};
+use shared::outbox::Outbox;
+use shared::session::Sessions;
+use shared::testing::{self, TestEvents, TestTables};
+
+const SECRET: &str = "whsec_payments_test";
+
+struct TestApp {
+    state: PaymentState,
+    sessions: Sessions,
+    events: TestEvents,
+    _tables: TestTables,
+}
+
+impl TestApp {
+    async fn start() -> Self {
+        let tables = TestTables::create(TABLES).await;
+        let events = TestEvents::create().await;
+        let sessions = Sessions::new(b"payments-test-key", 3600, false);
+        let outbox = Outbox::new(
+            tables.client.clone(),
+            tables.prefix.table(&OUTBOX),
+            events.publisher().await,
+        );
+        let stripe = Stripe::new(StripeSettings {
+            api_base: std::env::var("STRIPE_API_BASE")
+                .expect("STRIPE_API_BASE: use `make test`, which starts localstripe"),
+            secret_key: "sk_test_local".to_owned(),
+            webhook_secret: SECRET.to_owned(),
+            currency: "usd".to_owned(),
+        })
+        .expect("client");
+        let state = PaymentState {
+            payments: Payments::new(tables.client.clone(), &tables.prefix),
+            outbox,
+            sessions: sessions.clone(),
+            stripe,
+        };
+        Self {
+            state,
+            sessions,
+            events,
+            _tables: tables,
+        }
+    }
+
+    fn user(&self) -> (String, String) {
+        let id = uuid::Uuid::now_v7().to_string();
+        let bearer = testing::bearer(&self.sessions, &id, "someone@example.com");
+        (id, bearer)
+    }
+
+    async fn post_event(&self, router: Router, event: &CloudEvent) -> u16 {
+        testing::send(
+            &shared::routing::finish(router),
+            testing::event_request(event),
+        )
+        .await
+        .status()
+        .as_u16()
+    }
+
+    /// An order of `buyer` copied here, expiring `expires_in` seconds from now.
+    async fn order(&self, buyer: &str, expires_in: i64) -> String {
+        let id = uuid::Uuid::now_v7().to_string();
+        let expires =
+            time::OffsetDateTime::from_unix_timestamp(shared::time::unix_now() + expires_in)
+                .expect("time");
+        let event = CloudEvent::new("test", types::ORDER_CREATED, &id, &json!({
+            "id": id, "version": 0, "status": "created", "userId": buyer, "expiresAt": shared::time::rfc3339(expires),
+            "quantity": 1, "ticket": {"id": "t", "price": 1500}, "total": 1500
+        }))
+        .expect("event");
+        assert_eq!(
+            self.post_event(order_copy::router(self.state.clone()), &event)
+                .await,
+            204
+        );
+        id
+    }
+
+    async fn end(&self, kind: &str, order: &str, version: i64) -> u16 {
+        let event = CloudEvent::new(
+            "test",
+            kind,
+            order,
+            &json!({"id": order, "version": version, "quantity": 1, "ticket": {"id": "t"}}),
+        )
+        .expect("event");
+        self.post_event(order_copy::router(self.state.clone()), &event)
+            .await
+    }
+
+    async fn pay(&self, bearer: &str, body: Value) -> (u16, Value) {
+        let api = shared::routing::finish(charge::router(self.state.clone()));
+        let response = testing::send(
+            &api,
+            testing::authed_json("POST", "/api/payments", bearer, &body),
+        )
+        .await;
+        (
+            response.status().as_u16(),
+            testing::json_body(response).await,
+        )
+    }
+
+    async fn webhook(&self, body: &str, signature: &str) -> u16 {
+        let api = shared::routing::finish(webhook::router(self.state.clone()));
+        let request = axum::http::Request::builder()
+            .method("POST")
+            .uri("/api/payments/webhook")
+            .header("content-type", "application/json")
+            .header("stripe-signature", signature)
+            .body(axum::body::Body::from(body.to_owned()))
+            .expect("request");
+        testing::send(&api, request).await.status().as_u16()
+    }
+}
+
+fn error(message: &str) -> Value {
+    json!({"errors": [{"message": message}]})
+}
+
+fn succeeded_event(event_id: &str, intent: &str, order: &str) -> String {
+    json!({"id": event_id, "object": "event", "type": "payment_intent.succeeded",
+           "data": {"object": {"id": intent, "object": "payment_intent", "status": "succeeded",
+                                "amount": 1500, "currency": "usd", "metadata": {"orderId": order}}}})
+    .to_string()
+}
+
+#[tokio::test]
+async fn a_card_payment_records_one_payment_and_announces_it() {
+    let app = TestApp::start().await;
+    let (buyer, bearer) = app.user();
+    let order = app.order(&buyer, 600).await;
+    let (status, body) = app
+        .pay(
+            &bearer,
+            json!({"orderId": order, "paymentMethodId": "pm_card_visa"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let events = app.events.events(types::PAYMENT_CREATED).await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].data["orderId"], order.as_str());
+    assert_eq!(events[0].data["amount"], 1500);
+    assert_eq!(events[0].data["currency"], "usd");
+    assert_eq!(events[0].data["stripeId"], body["stripeId"]);
+    assert_eq!(
+        app.pay(
+            &bearer,
+            json!({"orderId": order, "paymentMethodId": "pm_card_visa"})
+        )
+        .await,
+        (400, error("Order is already paid"))
+    );
+}
+
+#[tokio::test]
+async fn validation_lookup_and_ownership_come_in_the_contract_order() {
+    let app = TestApp::start().await;
+    let (buyer, bearer) = app.user();
+    let (_, stranger) = app.user();
+    let order = app.order(&buyer, 600).await;
+    assert_eq!(
+        app.pay(&bearer, json!({})).await,
+        (
+            400,
+            json!({"errors": [
+                {"message": "OrderId must be provided", "field": "orderId"},
+                {"message": "A payment method is required", "field": "paymentMethodId"}
+            ]})
+        )
+    );
+    let unknown = uuid::Uuid::now_v7().to_string();
+    assert_eq!(
+        app.pay(
+            &bearer,
+            json!({"orderId": unknown, "paymentMethodId": "pm_card_visa"})
+        )
+        .await
+        .0,
+        404
+    );
+    assert_eq!(
+        app.pay(
+            &bearer,
+            json!({"orderId": "nope", "paymentMethodId": "pm_card_visa"})
+        )
+        .await
+        .0,
+        404
+    );
+    assert_eq!(
+        app.pay(
+            &stranger,
+            json!({"orderId": order, "paymentMethodId": "pm_card_visa"})
+        )
+        .await,
+        (403, error("Forbidden"))
+    );
+    let anonymous = testing::send(
+        &shared::routing::finish(charge::router(app.state.clone())),
+        testing::json_request(
+            "POST",
+            "/api/payments",
+            &json!({"orderId": order, "paymentMethodId": "pm_card_visa"}),
+        ),
+    )
+    .await;
+    assert_eq!(anonymous.status(), 401);
+}
+
+#[tokio::test]
+async fn an_order_past_its_expiry_or_cancelled_is_refused_before_stripe_is_called() {
+    let app = TestApp::start().await;
+    let (buyer, bearer) = app.user();
+    let expired = app.order(&buyer, -1).await;
+    assert_eq!(
+        app.pay(
+            &bearer,
+            json!({"orderId": expired, "paymentMethodId": "pm_card_visa"})
+        )
+        .await,
+        (400, error("Order has expired"))
+    );
+    let cancelled = app.order(&buyer, 600).await;
+    assert_eq!(app.end(types::ORDER_CANCELLED, &cancelled, 1).await, 204);
+    assert_eq!(
+        app.pay(
+            &bearer,
+            json!({"orderId": cancelled, "paymentMethodId": "pm_card_visa"})
+        )
+        .await,
+        (400, error("Cannot pay for a cancelled order"))
+    );
+    assert!(app.events.events(types::PAYMENT_CREATED).await.is_empty());
+}
+
+#[tokio::test]
+async fn one_stripe_event_delivered_twice_announces_one_payment() {
+    let app = TestApp::start().await;
+    let (buyer, _) = app.user();
+    let order = app.order(&buyer, 600).await;
+    let body = succeeded_event("evt_twice", "pi_twice", &order);
+    let signature = sign(SECRET, body.as_bytes(), shared::time::unix_now());
+    assert_eq!(app.webhook(&body, &signature).await, 200);
+    assert_eq!(app.webhook(&body, &signature).await, 200);
+    assert_eq!(app.events.events(types::PAYMENT_CREATED).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_bad_or_stale_signature_is_refused_and_changes_nothing() {
+    let app = TestApp::start().await;
+    let (buyer, bearer) = app.user();
+    let order = app.order(&buyer, 600).await;
+    let body = succeeded_event("evt_forged", "pi_forged", &order);
+    let now = shared::time::unix_now();
+    assert_eq!(
+        app.webhook(&body, &sign("whsec_other", body.as_bytes(), now))
+            .await,
+        400
+    );
+    assert_eq!(
+        app.webhook(&body, &sign(SECRET, body.as_bytes(), now - 301))
+            .await,
+        400
+    );
+    assert_eq!(app.webhook(&body, "").await, 400);
+    assert!(app.events.events(types::PAYMENT_CREATED).await.is_empty());
+    // The order can still be paid.
+    assert_eq!(
+        app.pay(
+            &bearer,
+            json!({"orderId": order, "paymentMethodId": "pm_card_visa"})
+        )
+        .await
+        .0,
+        201
+    );
+}
+
+#[tokio::test]
+async fn a_payment_that_succeeds_after_cancellation_is_refunded_and_not_announced() {
+    let app = TestApp::start().await;
+    let (buyer, _) = app.user();
+    let order = app.order(&buyer, 600).await;
+    assert_eq!(app.end(types::ORDER_CANCELLED, &order, 1).await, 204);
+    // A real PaymentIntent in localstripe, paid after the order ended.
+    let intent: Value = reqwest::Client::new()
+        .post(format!("{}/v1/payment_intents", std::env::var("STRIPE_API_BASE").expect("base")))
+        .basic_auth("sk_test_local", Some(""))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("amount=1500&currency=usd&payment_method=pm_card_visa&confirm=true&metadata[orderId]={order}"))
+        .send()
+        .await
+        .expect("create intent")
+        .json()
+        .await
+        .expect("json");
+    let pi = intent["id"].as_str().expect("pi");
+    let body = succeeded_event("evt_late", pi, &order);
+    assert_eq!(
+        app.webhook(
+            &body,
+            &sign(SECRET, body.as_bytes(), shared::time::unix_now())
+        )
+        .await,
+        200
+    );
+    assert!(app.events.events(types::PAYMENT_CREATED).await.is_empty());
+    let refunds: Value = reqwest::Client::new()
+        .get(format!(
+            "{}/v1/refunds",
+            std::env::var("STRIPE_API_BASE").expect("base")
+        ))
+        .basic_auth("sk_test_local", Some(""))
+        .send()
+        .await
+        .expect("list refunds")
+        .json()
+        .await
+        .expect("json");
+    assert!(
+        refunds["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .any(|r| r["payment_intent"] == pi),
+        "the late payment was refunded: {refunds}"
+    );
+}
+
+#[tokio::test]
+async fn order_ends_before_the_copy_are_retried_and_duplicates_change_nothing() {
+    let app = TestApp::start().await;
+    let (buyer, bearer) = app.user();
+    let early = uuid::Uuid::now_v7().to_string();
+    assert_eq!(app.end(types::ORDER_CANCELLED, &early, 1).await, 409);
+    let order = app.order(&buyer, 600).await;
+    assert_eq!(app.end(types::ORDER_COMPLETED, &order, 1).await, 204);
+    assert_eq!(app.end(types::ORDER_COMPLETED, &order, 1).await, 204);
+    assert_eq!(
+        app.pay(
+            &bearer,
+            json!({"orderId": order, "paymentMethodId": "pm_card_visa"})
+        )
+        .await,
+        (400, error("Order is already paid"))
+    );
+}
