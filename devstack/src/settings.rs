@@ -197,6 +197,12 @@ impl Settings {
         }
         let mut command = Command::new(localstripe);
         command.args(["--port", &self.stripe_port.to_string()]);
+        // localstripe keeps its state in one fixed file, /tmp/localstripe.pickle, shared by every
+        // instance on the machine; reading it back would mix stacks (and crash on a half-written
+        // file), so each run starts empty unless state is meant to persist.
+        if !self.persist {
+            command.arg("--from-scratch");
+        }
         Ok(command)
     }
 

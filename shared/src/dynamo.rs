@@ -207,6 +207,47 @@ pub fn parse_item<T: serde::de::DeserializeOwned>(
     from_item(item).map_err(ApiError::internal)
 }
 
+/// One table of a context: the client and the table's full name. Each context's store wraps one and
+/// adds the reads and writes of its own items.
+#[derive(Clone)]
+pub struct Table {
+    client: Client,
+    name: String,
+}
+
+impl Table {
+    pub fn new(client: Client, prefix: &TablePrefix, spec: &TableSpec) -> Self {
+        Self {
+            client,
+            name: prefix.table(spec),
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The full table name.
+    pub fn table(&self) -> &str {
+        &self.name
+    }
+
+    /// An item by its partition key (tables without a sort key).
+    pub async fn get<T: serde::de::DeserializeOwned>(
+        &self,
+        key: String,
+    ) -> Result<Option<T>, ApiError> {
+        get(&self.client, &self.name, key).await
+    }
+
+    pub async fn transact(
+        &self,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<Result<(), Refused>, ApiError> {
+        transact(&self.client, items).await
+    }
+}
+
 /// Reads one item by its partition key (strongly consistent) as its entity type.
 pub async fn get<T: serde::de::DeserializeOwned>(
     client: &Client,

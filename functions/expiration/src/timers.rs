@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use serde::Deserialize;
-use shared::dynamo::{self, PK, Refused, SK, TablePrefix, TableSpec};
+use shared::dynamo::{self, PK, SK, Table, TablePrefix, TableSpec};
 use shared::error::ApiError;
 use shared::events::{CloudEvent, types};
 
@@ -50,40 +50,27 @@ pub fn state_key(order_id: &str) -> String {
 }
 
 #[derive(Clone)]
-pub struct Timers {
-    client: Client,
-    table: String,
+pub struct Timers(Table);
+
+impl std::ops::Deref for Timers {
+    type Target = Table;
+
+    fn deref(&self) -> &Table {
+        &self.0
+    }
 }
 
 impl Timers {
     pub fn new(client: Client, prefix: &TablePrefix) -> Self {
-        Self {
-            client,
-            table: prefix.table(&TABLE),
-        }
-    }
-
-    pub fn client(&self) -> &Client {
-        &self.client
-    }
-
-    pub fn table(&self) -> &str {
-        &self.table
-    }
-
-    pub async fn transact(
-        &self,
-        items: Vec<TransactWriteItem>,
-    ) -> Result<Result<(), Refused>, ApiError> {
-        dynamo::transact(&self.client, items).await
+        Self(Table::new(client, prefix, &TABLE))
     }
 
     /// The state item of an order's timer, if it was ever armed.
     pub async fn state_of(&self, order_id: &str) -> Result<Option<TimerState>, ApiError> {
         let found = self
-            .client
+            .client()
             .get_item()
-            .table_name(&self.table)
+            .table_name(self.table())
             .key(PK, dynamo::s(state_key(order_id)))
             .key(SK, dynamo::s(STATE_SK))
             .consistent_read(true)
@@ -96,7 +83,7 @@ impl Timers {
     /// Moves the state item from `armed` to `to`.
     pub fn settle(&self, order_id: &str, to: &str) -> Result<TransactWriteItem, ApiError> {
         let update = Update::builder()
-            .table_name(&self.table)
+            .table_name(self.table())
             .key(PK, dynamo::s(state_key(order_id)))
             .key(SK, dynamo::s(STATE_SK))
             .update_expression("SET #state = :to")
@@ -112,7 +99,7 @@ impl Timers {
     /// Removes a timer.
     pub fn remove(&self, pk: &str, sk: &str) -> Result<TransactWriteItem, ApiError> {
         let delete = Delete::builder()
-            .table_name(&self.table)
+            .table_name(self.table())
             .key(PK, dynamo::s(pk))
             .key(SK, dynamo::s(sk))
             .build()

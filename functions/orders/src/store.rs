@@ -3,7 +3,7 @@
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
-use shared::dynamo::{self, PK, Refused, TablePrefix, TableSpec};
+use shared::dynamo::{self, PK, Table, TablePrefix, TableSpec};
 use shared::error::ApiError;
 use shared::events::{CloudEvent, types};
 use shared::paging::{self, IndexQuery, Listed, Page};
@@ -22,25 +22,19 @@ pub const TABLE: TableSpec = TableSpec {
 const ATTEMPTS: usize = 3;
 
 #[derive(Clone)]
-pub struct Orders {
-    client: Client,
-    table: String,
+pub struct Orders(Table);
+
+impl std::ops::Deref for Orders {
+    type Target = Table;
+
+    fn deref(&self) -> &Table {
+        &self.0
+    }
 }
 
 impl Orders {
     pub fn new(client: Client, prefix: &TablePrefix) -> Self {
-        Self {
-            client,
-            table: prefix.table(&TABLE),
-        }
-    }
-
-    pub fn table(&self) -> &str {
-        &self.table
-    }
-
-    pub fn client(&self) -> &Client {
-        &self.client
+        Self(Table::new(client, prefix, &TABLE))
     }
 
     pub async fn order(&self, id: &str) -> Result<Option<OrderItem>, ApiError> {
@@ -56,22 +50,15 @@ impl Orders {
         key: String,
     ) -> Result<Option<T>, ApiError> {
         let found = self
-            .client
+            .client()
             .get_item()
-            .table_name(&self.table)
+            .table_name(self.table())
             .key(PK, dynamo::s(key))
             .consistent_read(true)
             .send()
             .await
             .map_err(dynamo::sdk_error)?;
         found.item.map(dynamo::parse_item).transpose()
-    }
-
-    pub async fn transact(
-        &self,
-        items: Vec<TransactWriteItem>,
-    ) -> Result<Result<(), Refused>, ApiError> {
-        dynamo::transact(&self.client, items).await
     }
 
     /// The hold: takes `quantity` from the replica only if that many are left. This condition, not
@@ -98,7 +85,7 @@ impl Orders {
         quantity: i64,
     ) -> Result<TransactWriteItem, ApiError> {
         let mut update = Update::builder()
-            .table_name(&self.table)
+            .table_name(self.table())
             .key(PK, dynamo::s(replica::key(ticket_id)))
             .update_expression("SET available = available + :delta, reserved = reserved - :delta")
             .expression_attribute_values(":delta", dynamo::n(delta));
@@ -114,7 +101,7 @@ impl Orders {
 
     pub fn insert(&self, order: &OrderItem) -> Result<TransactWriteItem, ApiError> {
         let put = Put::builder()
-            .table_name(&self.table)
+            .table_name(self.table())
             .set_item(Some(dynamo::item_of(order)?))
             .condition_expression("attribute_not_exists(#pk)")
             .expression_attribute_names("#pk", PK)
@@ -126,7 +113,7 @@ impl Orders {
     /// Moves an open order to `to`, only from the version it was read at.
     pub fn transition(&self, order: &OrderItem, to: &str) -> Result<TransactWriteItem, ApiError> {
         let update = Update::builder()
-            .table_name(&self.table)
+            .table_name(self.table())
             .key(PK, dynamo::s(order::key(&order.id)))
             .update_expression("SET #status = :to, version = :next")
             .condition_expression(
@@ -146,9 +133,9 @@ impl Orders {
     /// Moves an order to `to` if it is still at the version it was read at; whether it did.
     pub async fn set_status(&self, order: &OrderItem, to: &str) -> Result<bool, ApiError> {
         let updated = self
-            .client
+            .client()
             .update_item()
-            .table_name(&self.table)
+            .table_name(self.table())
             .key(PK, dynamo::s(order::key(&order.id)))
             .update_expression("SET #status = :to, version = :next")
             .condition_expression("version = :version")
@@ -168,13 +155,13 @@ impl Orders {
     /// A buyer's orders, newest first.
     pub async fn list_for(&self, user_id: &str, page: &Page) -> Result<Listed, ApiError> {
         let query = IndexQuery {
-            table: &self.table,
+            table: self.table(),
             partition: buyer_partition(user_id),
             key_prefix: "order#",
             newest_first: true,
             filter: None,
         };
-        paging::list(&self.client, &query, page).await
+        paging::list(self.client(), &query, page).await
     }
 }
 

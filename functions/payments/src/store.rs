@@ -5,7 +5,7 @@
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
-use shared::dynamo::{self, PK, Refused, TablePrefix, TableSpec};
+use shared::dynamo::{self, PK, Table, TablePrefix, TableSpec};
 use shared::error::ApiError;
 
 pub const TABLE: TableSpec = TableSpec {
@@ -48,41 +48,28 @@ pub fn order_key(id: &str) -> String {
 }
 
 #[derive(Clone)]
-pub struct Payments {
-    client: Client,
-    table: String,
+pub struct Payments(Table);
+
+impl std::ops::Deref for Payments {
+    type Target = Table;
+
+    fn deref(&self) -> &Table {
+        &self.0
+    }
 }
 
 impl Payments {
     pub fn new(client: Client, prefix: &TablePrefix) -> Self {
-        Self {
-            client,
-            table: prefix.table(&TABLE),
-        }
-    }
-
-    pub fn client(&self) -> &Client {
-        &self.client
-    }
-
-    pub fn table(&self) -> &str {
-        &self.table
+        Self(Table::new(client, prefix, &TABLE))
     }
 
     pub async fn order(&self, id: &str) -> Result<Option<OrderCopy>, ApiError> {
-        dynamo::get(&self.client, &self.table, order_key(id)).await
+        self.0.get(order_key(id)).await
     }
 
     pub async fn exists(&self, key: String) -> Result<bool, ApiError> {
-        let item: Option<serde_json::Value> = dynamo::get(&self.client, &self.table, key).await?;
+        let item: Option<serde_json::Value> = self.0.get(key).await?;
         Ok(item.is_some())
-    }
-
-    pub async fn transact(
-        &self,
-        items: Vec<TransactWriteItem>,
-    ) -> Result<Result<(), Refused>, ApiError> {
-        dynamo::transact(&self.client, items).await
     }
 
     /// Claims the one payment attempt an order may have at a time, while it is payable.
@@ -93,9 +80,9 @@ impl Payments {
         seconds: i64,
     ) -> Result<bool, ApiError> {
         let claimed = self
-            .client
+            .client()
             .update_item()
-            .table_name(&self.table)
+            .table_name(self.table())
             .key(PK, dynamo::s(order_key(order_id)))
             .update_expression("SET attemptUntil = :until")
             .condition_expression(
@@ -117,9 +104,9 @@ impl Payments {
     /// Ends an attempt without payment (declined, waiting for 3-D Secure, Stripe unreachable).
     pub async fn release_attempt(&self, order_id: &str) {
         let released = self
-            .client
+            .client()
             .update_item()
-            .table_name(&self.table)
+            .table_name(self.table())
             .key(PK, dynamo::s(order_key(order_id)))
             .update_expression("REMOVE attemptUntil")
             .send()
@@ -136,7 +123,7 @@ impl Payments {
         attributes: &[(&str, String)],
     ) -> Result<TransactWriteItem, ApiError> {
         let mut put = Put::builder()
-            .table_name(&self.table)
+            .table_name(self.table())
             .item(PK, dynamo::s(key))
             .condition_expression("attribute_not_exists(#pk)")
             .expression_attribute_names("#pk", PK);
@@ -151,7 +138,7 @@ impl Payments {
     /// Marks the order copy paid, if it still awaits payment.
     pub fn mark_paid(&self, order_id: &str) -> Result<TransactWriteItem, ApiError> {
         let update = Update::builder()
-            .table_name(&self.table)
+            .table_name(self.table())
             .key(PK, dynamo::s(order_key(order_id)))
             .update_expression("SET #status = :complete REMOVE attemptUntil")
             .condition_expression("#status = :created")

@@ -3,7 +3,7 @@
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
-use shared::dynamo::{self, PK, Refused, TablePrefix, TableSpec};
+use shared::dynamo::{self, PK, Table, TablePrefix, TableSpec};
 use shared::error::ApiError;
 use shared::paging::{self, IndexQuery, Listed, Page};
 
@@ -16,31 +16,29 @@ pub const TABLE: TableSpec = TableSpec {
 };
 
 #[derive(Clone)]
-pub struct Tickets {
-    client: Client,
-    table: String,
+pub struct Tickets(Table);
+
+impl std::ops::Deref for Tickets {
+    type Target = Table;
+
+    fn deref(&self) -> &Table {
+        &self.0
+    }
 }
 
 impl Tickets {
     pub fn new(client: Client, prefix: &TablePrefix) -> Self {
-        Self {
-            client,
-            table: prefix.table(&TABLE),
-        }
-    }
-
-    pub fn table(&self) -> &str {
-        &self.table
+        Self(Table::new(client, prefix, &TABLE))
     }
 
     pub async fn get(&self, id: &str) -> Result<Option<TicketItem>, ApiError> {
-        dynamo::get(&self.client, &self.table, key(id)).await
+        self.0.get(key(id)).await
     }
 
     /// The put of a new listing.
     pub fn insert(&self, ticket: &TicketItem) -> Result<TransactWriteItem, ApiError> {
         let put = Put::builder()
-            .table_name(&self.table)
+            .table_name(self.table())
             .set_item(Some(dynamo::item_of(ticket)?))
             .condition_expression("attribute_not_exists(#pk)")
             .expression_attribute_names("#pk", PK)
@@ -57,7 +55,7 @@ impl Tickets {
         request: &TicketRequest,
     ) -> Result<TransactWriteItem, ApiError> {
         let update = Update::builder()
-            .table_name(&self.table)
+            .table_name(self.table())
             .key(PK, dynamo::s(key(&current.id)))
             .update_expression(
                 "SET title = :title, price = :price, quantity = :quantity, \
@@ -75,26 +73,15 @@ impl Tickets {
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
-    pub async fn transact(
-        &self,
-        items: Vec<TransactWriteItem>,
-    ) -> Result<Result<(), Refused>, ApiError> {
-        dynamo::transact(&self.client, items).await
-    }
-
     /// Listings with tickets left, oldest first.
     pub async fn list_available(&self, page: &Page) -> Result<Listed, ApiError> {
         let query = IndexQuery {
-            table: &self.table,
+            table: self.table(),
             partition: LISTED.to_owned(),
             key_prefix: "ticket#",
             newest_first: false,
             filter: Some(("available > :zero", vec![(":zero", dynamo::n(0))])),
         };
-        paging::list(&self.client, &query, page).await
-    }
-
-    pub fn client(&self) -> &Client {
-        &self.client
+        paging::list(self.client(), &query, page).await
     }
 }
