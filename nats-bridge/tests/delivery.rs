@@ -88,6 +88,27 @@ async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
     panic!("timed out waiting until {what}");
 }
 
+/// Runs a bridge with these targets until the returned sender is used.
+fn start_bridge(
+    events: &TestEvents,
+    targets: Vec<Target>,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let plan = Plan {
+        nats: events.settings.clone(),
+        stream: events.stream.clone(),
+        targets,
+        pings: Vec::new(),
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let bridge = tokio::spawn(nats_bridge::run(plan, async {
+        let _ = stopped.await;
+    }));
+    (stop, bridge)
+}
+
 fn event(kind: &str) -> CloudEvent {
     CloudEvent::new("test", kind, "subject", &serde_json::json!({"n": 1})).expect("event")
 }
@@ -98,21 +119,15 @@ async fn a_refused_event_is_dead_lettered_after_one_attempt_and_a_503_is_retried
     let events = TestEvents::create().await;
     let handlers = Handlers::default();
     let base = serve(handlers.clone()).await;
-    let plan = Plan {
-        nats: events.settings.clone(),
-        stream: events.stream.clone(),
-        targets: vec![
+    let (stop, bridge) = start_bridge(
+        &events,
+        vec![
             target(&events, "refuse", types::ORDER_CREATED, &base, 10),
             target(&events, "flaky", types::TICKET_UPDATED, &base, 10),
             target(&events, "early", types::ORDER_CANCELLED, &base, 10),
             target(&events, "down", types::ORDER_COMPLETED, &base, 3),
         ],
-        pings: Vec::new(),
-    };
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let bridge = tokio::spawn(nats_bridge::run(plan, async {
-        let _ = stopped.await;
-    }));
+    );
 
     let publisher = events.publisher().await;
     let refused = event(types::ORDER_CREATED);
@@ -208,19 +223,13 @@ async fn each_event_reaches_every_trigger_of_its_type_in_binary_mode() {
     let events = TestEvents::create().await;
     let handlers = Handlers::default();
     let base = serve(handlers.clone()).await;
-    let plan = Plan {
-        nats: events.settings.clone(),
-        stream: events.stream.clone(),
-        targets: vec![
+    let (stop, bridge) = start_bridge(
+        &events,
+        vec![
             target(&events, "flaky", types::ORDER_CREATED, &base, 10),
             target(&events, "early", types::ORDER_CREATED, &base, 10),
         ],
-        pings: Vec::new(),
-    };
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let bridge = tokio::spawn(nats_bridge::run(plan, async {
-        let _ = stopped.await;
-    }));
+    );
     let sent = event(types::ORDER_CREATED);
     let publisher = events.publisher().await;
     publisher.publish(&sent).await.expect("published");

@@ -160,6 +160,48 @@ impl Drop for TestEvents {
     }
 }
 
+/// What a context's integration test stands on: its tables, its own piece of JetStream, an outbox
+/// publishing there, and sessions to sign test users in with.
+pub struct TestStore {
+    pub tables: TestTables,
+    pub events: TestEvents,
+    pub outbox: crate::outbox::Outbox,
+    pub sessions: crate::session::Sessions,
+}
+
+impl TestStore {
+    pub async fn create(specs: &[TableSpec], outbox: &TableSpec) -> Self {
+        let tables = TestTables::create(specs).await;
+        let events = TestEvents::create().await;
+        let outbox = crate::outbox::Outbox::new(
+            tables.client.clone(),
+            tables.prefix.table(outbox),
+            events.publisher().await,
+        );
+        Self {
+            tables,
+            events,
+            outbox,
+            sessions: crate::session::Sessions::new(b"integration-test-key", 3600, false),
+        }
+    }
+
+    pub fn client(&self) -> Client {
+        self.tables.client.clone()
+    }
+
+    pub fn prefix(&self) -> &TablePrefix {
+        &self.tables.prefix
+    }
+
+    /// A new user: their id and `Authorization` header value.
+    pub fn user(&self, name: &str) -> (String, String) {
+        let id = uuid::Uuid::now_v7().to_string();
+        let bearer = bearer(&self.sessions, &id, &format!("{name}@example.com"));
+        (id, bearer)
+    }
+}
+
 /// A signed-in user's `Authorization` header value.
 pub fn bearer(sessions: &crate::session::Sessions, id: &str, email: &str) -> String {
     let token = sessions
@@ -214,6 +256,14 @@ fn clean_up(work: impl std::future::Future<Output = ()> + Send + 'static) {
         }
     });
     let _ = cleanup.join();
+}
+
+/// Delivers an event to a handler's router as the bridge would; returns the status it answered.
+pub async fn deliver(router: Router, event: &crate::events::CloudEvent) -> u16 {
+    send(&crate::routing::finish(router), event_request(event))
+        .await
+        .status()
+        .as_u16()
 }
 
 /// A JSON request.

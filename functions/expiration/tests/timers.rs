@@ -5,43 +5,25 @@ use expiration::timers::{Timers, state};
 use expiration::{ExpirationState, OUTBOX, TABLES, sweep, timers};
 use serde_json::json;
 use shared::events::{CloudEvent, types};
-use shared::outbox::Outbox;
-use shared::testing::{self, TestEvents, TestTables};
+use shared::testing::{self, TestStore};
 
 struct TestApp {
     state: ExpirationState,
-    events: TestEvents,
-    _tables: TestTables,
+    store: TestStore,
 }
 
 impl TestApp {
     async fn start() -> Self {
-        let tables = TestTables::create(TABLES).await;
-        let events = TestEvents::create().await;
-        let outbox = Outbox::new(
-            tables.client.clone(),
-            tables.prefix.table(&OUTBOX),
-            events.publisher().await,
-        );
+        let store = TestStore::create(TABLES, &OUTBOX).await;
         let state = ExpirationState {
-            timers: Timers::new(tables.client.clone(), &tables.prefix),
-            outbox,
+            timers: Timers::new(store.client(), store.prefix()),
+            outbox: store.outbox.clone(),
         };
-        Self {
-            state,
-            events,
-            _tables: tables,
-        }
+        Self { state, store }
     }
 
     async fn post(&self, router: Router, event: &CloudEvent) -> u16 {
-        testing::send(
-            &shared::routing::finish(router),
-            testing::event_request(event),
-        )
-        .await
-        .status()
-        .as_u16()
+        testing::deliver(router, event).await
     }
 
     async fn created(&self, order: &str, expires_at: &str) -> u16 {
@@ -98,7 +80,7 @@ async fn the_sweep_announces_due_timers_once_and_leaves_the_others() {
         0,
         "fired once"
     );
-    let expired = app.events.events(types::ORDER_EXPIRED).await;
+    let expired = app.store.events.events(types::ORDER_EXPIRED).await;
     assert_eq!(expired.len(), 1);
     assert_eq!(
         expired[0].data,
@@ -131,7 +113,13 @@ async fn a_paid_or_cancelled_order_never_expires_even_if_its_creation_comes_agai
     );
     assert_eq!(sweep::sweep(&app.state, now + 10).await.expect("sweep"), 0);
     assert_eq!(app.state_of(&order).await, state::DISARMED);
-    assert!(app.events.events(types::ORDER_EXPIRED).await.is_empty());
+    assert!(
+        app.store
+            .events
+            .events(types::ORDER_EXPIRED)
+            .await
+            .is_empty()
+    );
 }
 
 #[tokio::test]

@@ -24,7 +24,7 @@ async fn cancelling_releases_the_hold_once_and_announces_it() {
     let shown = json_body(app.send(authed_empty("GET", &path, &bearer)).await).await;
     assert_eq!(shown["status"], "cancelled");
     assert_eq!(shown["version"], 1);
-    let events = app.events.events(types::ORDER_CANCELLED).await;
+    let events = app.store.events.events(types::ORDER_CANCELLED).await;
     assert_eq!(events.len(), 1);
     assert_eq!(
         events[0].data,
@@ -94,7 +94,10 @@ async fn a_paid_order_completes_once_and_cannot_be_cancelled() {
             .await;
         assert_eq!(status, 204);
     }
-    assert_eq!(app.events.events(types::ORDER_COMPLETED).await.len(), 1);
+    assert_eq!(
+        app.store.events.events(types::ORDER_COMPLETED).await.len(),
+        1
+    );
     let path = format!("/api/orders/{id}");
     let refused = app.send(authed_empty("DELETE", &path, &bearer)).await;
     assert_eq!(refused.status(), 400);
@@ -149,7 +152,10 @@ async fn an_expired_hold_is_cancelled_and_its_tickets_released() {
         assert_eq!(status, 204);
     }
     assert_eq!(app.replica(&ticket).await.available, 2);
-    assert_eq!(app.events.events(types::ORDER_CANCELLED).await.len(), 1);
+    assert_eq!(
+        app.store.events.events(types::ORDER_CANCELLED).await.len(),
+        1
+    );
 }
 
 #[tokio::test]

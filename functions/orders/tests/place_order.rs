@@ -39,7 +39,7 @@ async fn an_order_holds_tickets_until_it_expires_and_is_announced() {
     assert!((900..=901).contains(&(expires - created).whole_seconds()));
     assert_eq!(app.replica(&ticket).await.available, 3);
 
-    let events = app.events.events(types::ORDER_CREATED).await;
+    let events = app.store.events.events(types::ORDER_CREATED).await;
     assert_eq!(events.len(), 1);
     assert_eq!(
         events[0].data,
@@ -102,7 +102,13 @@ async fn the_contract_order_of_checks_is_kept() {
         1,
         "refusals hold nothing"
     );
-    assert!(app.events.events(types::ORDER_CREATED).await.is_empty());
+    assert!(
+        app.store
+            .events
+            .events(types::ORDER_CREATED)
+            .await
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -127,7 +133,7 @@ async fn many_buyers_at_once_never_hold_more_than_there_is() {
     assert_eq!(created, 5);
     let replica = app.replica(&ticket).await;
     assert_eq!((replica.available, replica.reserved), (0, 5));
-    assert_eq!(app.events.events(types::ORDER_CREATED).await.len(), 5);
+    assert_eq!(app.store.events.events(types::ORDER_CREATED).await.len(), 5);
 }
 
 #[tokio::test]
@@ -150,7 +156,7 @@ async fn a_retry_with_the_same_idempotency_key_replays_the_first_answer() {
     assert_eq!(again.status(), 201);
     assert_eq!(json_body(again).await, first);
     assert_eq!(app.replica(&ticket).await.available, 4, "one hold only");
-    assert_eq!(app.events.events(types::ORDER_CREATED).await.len(), 1);
+    assert_eq!(app.store.events.events(types::ORDER_CREATED).await.len(), 1);
 
     // Another user's identical key is another request.
     let (_, other) = app.user("other");

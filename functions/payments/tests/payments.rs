@@ -6,29 +6,18 @@ use payments::stripe::{Stripe, StripeSettings, sign};
 use payments::{OUTBOX, PaymentState, TABLES, charge, order_copy, webhook};
 use serde_json::{Value, json};
 use shared::events::{CloudEvent, types};
-use shared::outbox::Outbox;
-use shared::session::Sessions;
-use shared::testing::{self, TestEvents, TestTables};
+use shared::testing::{self, TestStore};
 
 const SECRET: &str = "whsec_payments_test";
 
 struct TestApp {
     state: PaymentState,
-    sessions: Sessions,
-    events: TestEvents,
-    _tables: TestTables,
+    store: TestStore,
 }
 
 impl TestApp {
     async fn start() -> Self {
-        let tables = TestTables::create(TABLES).await;
-        let events = TestEvents::create().await;
-        let sessions = Sessions::new(b"payments-test-key", 3600, false);
-        let outbox = Outbox::new(
-            tables.client.clone(),
-            tables.prefix.table(&OUTBOX),
-            events.publisher().await,
-        );
+        let store = TestStore::create(TABLES, &OUTBOX).await;
         let stripe = Stripe::new(StripeSettings {
             api_base: std::env::var("STRIPE_API_BASE")
                 .expect("STRIPE_API_BASE: use `make test`, which starts localstripe"),
@@ -38,33 +27,20 @@ impl TestApp {
         })
         .expect("client");
         let state = PaymentState {
-            payments: Payments::new(tables.client.clone(), &tables.prefix),
-            outbox,
-            sessions: sessions.clone(),
+            payments: Payments::new(store.client(), store.prefix()),
+            outbox: store.outbox.clone(),
+            sessions: store.sessions.clone(),
             stripe,
         };
-        Self {
-            state,
-            sessions,
-            events,
-            _tables: tables,
-        }
+        Self { state, store }
     }
 
     fn user(&self) -> (String, String) {
-        let id = uuid::Uuid::now_v7().to_string();
-        let bearer = testing::bearer(&self.sessions, &id, "someone@example.com");
-        (id, bearer)
+        self.store.user("someone")
     }
 
     async fn post_event(&self, router: Router, event: &CloudEvent) -> u16 {
-        testing::send(
-            &shared::routing::finish(router),
-            testing::event_request(event),
-        )
-        .await
-        .status()
-        .as_u16()
+        testing::deliver(router, event).await
     }
 
     /// An order of `buyer` copied here, expiring `expires_in` seconds from now.
@@ -147,7 +123,7 @@ async fn a_card_payment_records_one_payment_and_announces_it() {
         )
         .await;
     assert_eq!(status, 201, "{body}");
-    let events = app.events.events(types::PAYMENT_CREATED).await;
+    let events = app.store.events.events(types::PAYMENT_CREATED).await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].data["orderId"], order.as_str());
     assert_eq!(events[0].data["amount"], 1500);
@@ -241,7 +217,13 @@ async fn an_order_past_its_expiry_or_cancelled_is_refused_before_stripe_is_calle
         .await,
         (400, error("Cannot pay for a cancelled order"))
     );
-    assert!(app.events.events(types::PAYMENT_CREATED).await.is_empty());
+    assert!(
+        app.store
+            .events
+            .events(types::PAYMENT_CREATED)
+            .await
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -253,7 +235,10 @@ async fn one_stripe_event_delivered_twice_announces_one_payment() {
     let signature = sign(SECRET, body.as_bytes(), shared::time::unix_now());
     assert_eq!(app.webhook(&body, &signature).await, 200);
     assert_eq!(app.webhook(&body, &signature).await, 200);
-    assert_eq!(app.events.events(types::PAYMENT_CREATED).await.len(), 1);
+    assert_eq!(
+        app.store.events.events(types::PAYMENT_CREATED).await.len(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -274,7 +259,13 @@ async fn a_bad_or_stale_signature_is_refused_and_changes_nothing() {
         400
     );
     assert_eq!(app.webhook(&body, "").await, 400);
-    assert!(app.events.events(types::PAYMENT_CREATED).await.is_empty());
+    assert!(
+        app.store
+            .events
+            .events(types::PAYMENT_CREATED)
+            .await
+            .is_empty()
+    );
     // The order can still be paid.
     assert_eq!(
         app.pay(
@@ -315,7 +306,13 @@ async fn a_payment_that_succeeds_after_cancellation_is_refunded_and_not_announce
         .await,
         200
     );
-    assert!(app.events.events(types::PAYMENT_CREATED).await.is_empty());
+    assert!(
+        app.store
+            .events
+            .events(types::PAYMENT_CREATED)
+            .await
+            .is_empty()
+    );
     let refunds: Value = reqwest::Client::new()
         .get(format!(
             "{}/v1/refunds",

@@ -28,14 +28,20 @@ async fn a_committed_but_unpublished_event_is_published_once_by_the_relay() {
             .expect("write")
             .is_ok()
     );
-    assert!(app.events.events(types::TICKET_CREATED).await.is_empty());
+    assert!(
+        app.store
+            .events
+            .events(types::TICKET_CREATED)
+            .await
+            .is_empty()
+    );
 
     assert_eq!(
         app.state.outbox.relay(Duration::ZERO).await.expect("relay"),
         1
     );
     assert_eq!(
-        app.events.events(types::TICKET_CREATED).await,
+        app.store.events.events(types::TICKET_CREATED).await,
         vec![event.clone()]
     );
     assert_eq!(
@@ -46,7 +52,10 @@ async fn a_committed_but_unpublished_event_is_published_once_by_the_relay() {
 
     // Had the first publish got through after all, JetStream drops the relay's copy.
     app.state.outbox.publish(&[event]).await;
-    assert_eq!(app.events.events(types::TICKET_CREATED).await.len(), 1);
+    assert_eq!(
+        app.store.events.events(types::TICKET_CREATED).await.len(),
+        1
+    );
 }
 
 #[tokio::test]

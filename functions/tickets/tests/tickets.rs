@@ -64,7 +64,7 @@ async fn a_new_listing_starts_at_version_zero_fully_available_and_is_announced()
             .is_some_and(|t| t.ends_with('Z'))
     );
 
-    let events = app.events.events(types::TICKET_CREATED).await;
+    let events = app.store.events.events(types::TICKET_CREATED).await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].subject.as_deref(), ticket["id"].as_str());
     assert_eq!(events[0].source, "/ticketing/create-ticket");
@@ -137,7 +137,13 @@ async fn every_invalid_field_gets_its_own_message_in_order() {
             .collect();
         assert_eq!(messages(&json_body(response).await), expected, "{body}");
     }
-    assert!(app.events.events(types::TICKET_CREATED).await.is_empty());
+    assert!(
+        app.store
+            .events
+            .events(types::TICKET_CREATED)
+            .await
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -178,7 +184,7 @@ async fn each_update_raises_the_version_by_one_and_is_announced() {
         assert_eq!(updated["price"], 25);
         assert_eq!(updated["available"], 7);
     }
-    let events = app.events.events(types::TICKET_UPDATED).await;
+    let events = app.store.events.events(types::TICKET_UPDATED).await;
     let versions: Vec<i64> = events
         .iter()
         .map(|e| e.data["version"].as_i64().expect("v"))
@@ -325,7 +331,7 @@ async fn concurrent_updates_never_lose_one_another() {
     let shown = app.show(ticket["id"].as_str().expect("id")).await;
     assert_eq!(shown["version"], versions.len() as i64);
     assert_eq!(
-        app.events.events(types::TICKET_UPDATED).await.len(),
+        app.store.events.events(types::TICKET_UPDATED).await.len(),
         versions.len()
     );
 }

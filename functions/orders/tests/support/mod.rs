@@ -10,15 +10,11 @@ use orders::store::Orders;
 use orders::{OUTBOX, OrderState, TABLES};
 use serde_json::{Value, json};
 use shared::events::{CloudEvent, types};
-use shared::outbox::Outbox;
-use shared::session::Sessions;
-use shared::testing::{self, TestEvents, TestTables};
+use shared::testing::{self, TestStore};
 
 pub struct TestApp {
     pub state: OrderState,
-    pub sessions: Sessions,
-    pub events: TestEvents,
-    pub tables: TestTables,
+    pub store: TestStore,
 }
 
 impl TestApp {
@@ -27,26 +23,14 @@ impl TestApp {
     }
 
     pub async fn with_hold(hold: Duration) -> Self {
-        let tables = TestTables::create(TABLES).await;
-        let events = TestEvents::create().await;
-        let sessions = Sessions::new(b"orders-test-key", 3600, false);
-        let outbox = Outbox::new(
-            tables.client.clone(),
-            tables.prefix.table(&OUTBOX),
-            events.publisher().await,
-        );
+        let store = TestStore::create(TABLES, &OUTBOX).await;
         let state = OrderState {
-            orders: Orders::new(tables.client.clone(), &tables.prefix),
-            outbox,
-            sessions: sessions.clone(),
+            orders: Orders::new(store.client(), store.prefix()),
+            outbox: store.outbox.clone(),
+            sessions: store.sessions.clone(),
             hold,
         };
-        Self {
-            state,
-            sessions,
-            events,
-            tables,
-        }
+        Self { state, store }
     }
 
     /// The four routes, as NGINX puts them together.
@@ -60,9 +44,7 @@ impl TestApp {
     }
 
     pub fn user(&self, name: &str) -> (String, String) {
-        let id = uuid::Uuid::now_v7().to_string();
-        let bearer = testing::bearer(&self.sessions, &id, &format!("{name}@example.com"));
-        (id, bearer)
+        self.store.user(name)
     }
 
     pub async fn send(&self, request: Request<Body>) -> Response<Body> {
@@ -71,13 +53,7 @@ impl TestApp {
 
     /// Posts an event to a handler; returns the status.
     pub async fn deliver(&self, router: Router, event: &CloudEvent) -> u16 {
-        testing::send(
-            &shared::routing::finish(router),
-            testing::event_request(event),
-        )
-        .await
-        .status()
-        .as_u16()
+        testing::deliver(router, event).await
     }
 
     /// A `ticket.created` / `ticket.updated` event of a listing.

@@ -6,40 +6,24 @@ use axum::body::Body;
 use axum::http::Response;
 use serde_json::{Value, json};
 use shared::events::{CloudEvent, types};
-use shared::outbox::Outbox;
-use shared::session::Sessions;
-use shared::testing::{self, TestEvents, TestTables};
+use shared::testing::{self, TestStore};
 use tickets::store::Tickets;
 use tickets::{OUTBOX, TABLES, TicketState, holds};
 
 pub struct TestApp {
     pub state: TicketState,
-    pub sessions: Sessions,
-    pub events: TestEvents,
-    pub tables: TestTables,
+    pub store: TestStore,
 }
 
 impl TestApp {
     pub async fn start() -> Self {
-        let tables = TestTables::create(TABLES).await;
-        let events = TestEvents::create().await;
-        let sessions = Sessions::new(b"tickets-test-key", 3600, false);
-        let outbox = Outbox::new(
-            tables.client.clone(),
-            tables.prefix.table(&OUTBOX),
-            events.publisher().await,
-        );
+        let store = TestStore::create(TABLES, &OUTBOX).await;
         let state = TicketState {
-            tickets: Tickets::new(tables.client.clone(), &tables.prefix),
-            outbox,
-            sessions: sessions.clone(),
+            tickets: Tickets::new(store.client(), store.prefix()),
+            outbox: store.outbox.clone(),
+            sessions: store.sessions.clone(),
         };
-        Self {
-            state,
-            sessions,
-            events,
-            tables,
-        }
+        Self { state, store }
     }
 
     /// The four routes, as NGINX puts them together.
@@ -53,9 +37,7 @@ impl TestApp {
     }
 
     pub fn user(&self, name: &str) -> (String, String) {
-        let id = uuid::Uuid::now_v7().to_string();
-        let bearer = testing::bearer(&self.sessions, &id, &format!("{name}@example.com"));
-        (id, bearer)
+        self.store.user(name)
     }
 
     pub async fn send(&self, request: axum::http::Request<Body>) -> Response<Body> {
