@@ -39,6 +39,14 @@ where
     telemetry::init();
     let mut env = Env::new();
     let listen = Listen::from_env(&mut env);
+    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+        // The Lambda runtime panics without these; Lambda always sets them, a hand-made
+        // environment may not.
+        let _ = env.required("AWS_LAMBDA_FUNCTION_NAME");
+        let _ = env.required("AWS_LAMBDA_FUNCTION_VERSION");
+        let _: i32 = env.parsed_or("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", 0);
+        let _ = env.required("AWS_LAMBDA_FUNCTION_MEMORY_SIZE");
+    }
     let settings = C::from_env(&mut env);
     if let Err(code) = finish_config(name, env) {
         return code;
