@@ -10,6 +10,8 @@ log() { printf 'setup: %s\n' "$*" >&2; }
 missing=()
 command -v nats-server >/dev/null 2>&1 || missing+=(nats-server)
 command -v nginx >/dev/null 2>&1 || missing+=(nginx)
+# kubectl renders the Kustomize overlays in the manifest checks.
+command -v kubectl >/dev/null 2>&1 || missing+=(kubectl)
 if ((${#missing[@]})); then
   log "installing ${missing[*]} (apt-get)"
   sudo_cmd=()

@@ -25,6 +25,19 @@ pub mod types {
     pub const PAYMENT_CREATED: &str = "ticketing.payment.created";
     pub const PAYMENT_PENDING: &str = "ticketing.payment.pending";
     pub const PAYMENT_FAILED: &str = "ticketing.payment.failed";
+
+    /// The whole catalogue.
+    pub const ALL: &[&str] = &[
+        TICKET_CREATED,
+        TICKET_UPDATED,
+        ORDER_CREATED,
+        ORDER_CANCELLED,
+        ORDER_COMPLETED,
+        ORDER_EXPIRED,
+        PAYMENT_CREATED,
+        PAYMENT_PENDING,
+        PAYMENT_FAILED,
+    ];
 }
 
 /// The payloads of the catalogue that more than one context reads. Money is in cents.
