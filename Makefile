@@ -10,7 +10,7 @@ RELEASE_BIN := target/release
 # Test dependencies listen away from `make run`'s defaults, so both can run at once.
 TEST_ENV := RUN_DIR=$(CURDIR)/.run/test DYNAMODB_PORT=19000 NATS_PORT=19222 STRIPE_PORT=19420
 
-.PHONY: run test setup build lint unit bench clean
+.PHONY: run test setup build lint unit bench clean images deploy check-manifests
 
 setup:
 	@./scripts/setup.sh
@@ -34,6 +34,20 @@ test: lint build
 bench: setup
 	@$(CARGO) build --quiet --release --workspace --bins
 	$(TEST_ENV) BIN_DIR=$(CURDIR)/$(RELEASE_BIN) $(RELEASE_BIN)/devstack deps -- $(RELEASE_BIN)/cold-start
+
+## Every image (static musl binaries on distroless), through skaffold.
+images:
+	skaffold build
+
+## One function: `make deploy FN=place-order [OVERLAY=dev|prod|drop] [DRY_RUN=1]`.
+deploy: setup
+	@FN="$(FN)" OVERLAY="$(OVERLAY)" DRY_RUN="$(DRY_RUN)" ./scripts/deploy.sh
+
+## Renders every overlay and validates each object against the Kubernetes and Knative schemas.
+check-manifests: setup
+	@for overlay in base overlays/dev overlays/prod overlays/drop; do \
+	  printf '%s: ' "$$overlay"; kubectl kustomize "knative/$$overlay" | node scripts/validate-manifests.mjs | tail -1; \
+	done
 
 clean:
 	rm -rf .run

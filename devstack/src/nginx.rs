@@ -51,6 +51,7 @@ http {{
     include {dir}/upstreams.conf;
     server {{
         listen 127.0.0.1:{port};
+        proxy_set_header Host $host;
         include {project}/api.conf;
     }}
 }}

@@ -26,6 +26,10 @@ pub struct Project {
     pub functions: BTreeSet<String>,
     pub objects: Vec<Object>,
     pub nginx: String,
+    /// The cluster's NGINX server configuration (`knative/base/nginx/default.conf`).
+    pub cluster_nginx: String,
+    /// The image names of `skaffold.yaml`'s artifacts.
+    pub images: Vec<String>,
 }
 
 impl Project {
@@ -51,9 +55,23 @@ impl Project {
                 std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
             project.add_yaml(&file.display().to_string(), &text)?;
         }
-        let nginx = root.join("nginx/api.conf");
-        project.nginx =
-            std::fs::read_to_string(&nginx).map_err(|e| format!("{}: {e}", nginx.display()))?;
+        let read = |path: &str| {
+            let path = root.join(path);
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))
+        };
+        project.nginx = read("nginx/api.conf")?;
+        project.cluster_nginx = read("knative/base/nginx/default.conf")?;
+        let skaffold: Value = serde_yaml_ng::from_str(&read("skaffold.yaml")?)
+            .map_err(|e| format!("skaffold.yaml: {e}"))?;
+        project.images = at(&skaffold, &["build", "artifacts"])
+            .and_then(Value::as_sequence)
+            .map(|artifacts| {
+                artifacts
+                    .iter()
+                    .filter_map(|a| text_at(a, &["image"]))
+                    .collect()
+            })
+            .unwrap_or_default();
         Ok(project)
     }
 
@@ -124,7 +142,60 @@ impl Project {
         problems.extend(self.references_exist());
         problems.extend(self.schedules_are_cron());
         problems.extend(self.services_respect_knative());
+        problems.extend(self.images_are_distinct());
+        problems.extend(self.routes_have_cluster_upstreams());
         problems
+    }
+
+    /// The image name of a binary.
+    pub fn image_of(binary: &str) -> String {
+        format!("ticketing.{binary}.fn")
+    }
+
+    /// Every function has an artifact and its Service runs it; no artifact's name is a substring of
+    /// another's (`skaffold build -b` matches substrings).
+    pub fn images_are_distinct(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for function in &self.functions {
+            if !self.images.contains(&Self::image_of(function)) {
+                problems.push(format!(
+                    "function {function} has no skaffold artifact {}",
+                    Self::image_of(function)
+                ));
+            }
+        }
+        for a in &self.images {
+            for b in &self.images {
+                if a != b && b.contains(a.as_str()) {
+                    problems.push(format!("image name {a} is a substring of {b}"));
+                }
+            }
+        }
+        for service in self.of_kind("Service") {
+            let image = at(&service.value, &["spec", "template", "spec", "containers"])
+                .and_then(Value::as_sequence)
+                .and_then(|c| c.first())
+                .and_then(|c| text_at(c, &["image"]));
+            if let Some(image) = image
+                && image != Self::image_of(&service.name)
+            {
+                problems.push(format!(
+                    "Service {} runs image {image}, not {}",
+                    service.name,
+                    Self::image_of(&service.name)
+                ));
+            }
+        }
+        problems
+    }
+
+    /// The cluster's NGINX defines an upstream for every function a route proxies to.
+    pub fn routes_have_cluster_upstreams(&self) -> Vec<String> {
+        self.routes()
+            .into_iter()
+            .filter(|route| !self.cluster_nginx.contains(&format!("upstream {route} {{")))
+            .map(|route| format!("the cluster's NGINX has no upstream {route}"))
+            .collect()
     }
 
     pub fn functions_have_services(&self) -> Vec<String> {

@@ -33,6 +33,135 @@ fn the_project_passes_every_cross_check() {
     assert_eq!(project.problems(), Vec::<String>::new());
 }
 
+fn render(overlay: &str) -> String {
+    let output = std::process::Command::new("kubectl")
+        .args(["kustomize"])
+        .arg(root().join("knative").join(overlay))
+        .output()
+        .expect("kubectl is installed by scripts/setup.sh");
+    assert!(
+        output.status.success(),
+        "{overlay}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Validates YAML against the Kubernetes and Knative schemas; returns the validator's report.
+fn validate(yaml: &str) -> (bool, String) {
+    use std::io::Write;
+    let mut child = std::process::Command::new("node")
+        .arg(root().join("scripts/validate-manifests.mjs"))
+        .current_dir(root())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("node runs the validator");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(yaml.as_bytes())
+        .expect("write");
+    let output = child.wait_with_output().expect("validator output");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn every_overlay_renders_and_every_object_matches_its_schema() {
+    for overlay in ["base", "overlays/dev", "overlays/prod", "overlays/drop"] {
+        let (valid, report) = validate(&render(overlay));
+        assert!(valid, "{overlay}: {report}");
+        assert!(report.contains(" 0 invalid"), "{overlay}: {report}");
+    }
+}
+
+#[test]
+fn an_object_that_breaks_its_schema_is_found() {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/schema-breaking.yaml"),
+    )
+    .expect("fixture");
+    let (valid, report) = validate(&text);
+    assert!(!valid, "{report}");
+    assert!(report.contains("containers must be array"), "{report}");
+    assert!(report.contains("broker must be string"), "{report}");
+}
+
+#[test]
+fn the_drop_overlay_keeps_the_hot_path_warm() {
+    let mut drop = Project::default();
+    drop.add_yaml("drop", &render("overlays/drop"))
+        .expect("parses");
+    let place_order = drop
+        .of_kind("Service")
+        .find(|s| s.name == "place-order")
+        .expect("place-order");
+    let min_scale = place_order.value["spec"]["template"]["metadata"]["annotations"]["autoscaling.knative.dev/min-scale"].as_str();
+    assert_eq!(min_scale, Some("3"));
+    let sign_up = drop
+        .of_kind("Service")
+        .find(|s| s.name == "sign-up")
+        .expect("sign-up");
+    assert_eq!(sign_up.value["spec"]["template"]["metadata"]["annotations"]["autoscaling.knative.dev/min-scale"].as_str(), Some("0"));
+}
+
+#[test]
+fn a_dry_run_deploy_shows_one_build_and_one_service_offline() {
+    let output = std::process::Command::new(root().join("scripts/deploy.sh"))
+        .env("FN", "place-order")
+        .env("DRY_RUN", "1")
+        .output()
+        .expect("run deploy.sh");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("skaffold build --profile dev --build-image ticketing.place-order.fn"),
+        "{stdout}"
+    );
+    assert_eq!(stdout.matches("kind: Service").count(), 1, "{stdout}");
+    assert!(stdout.contains("name: place-order"), "{stdout}");
+    let unknown = std::process::Command::new(root().join("scripts/deploy.sh"))
+        .env("FN", "order")
+        .env("DRY_RUN", "1")
+        .output()
+        .expect("run deploy.sh");
+    assert_eq!(unknown.status.code(), Some(2));
+}
+
+#[test]
+fn image_names_that_contain_one_another_are_found() {
+    let mut project = project();
+    project
+        .images
+        .push("ticketing.place-order.fn.v2".to_owned());
+    assert!(
+        project.images_are_distinct().contains(
+            &"image name ticketing.place-order.fn is a substring of ticketing.place-order.fn.v2"
+                .to_owned()
+        )
+    );
+}
+
+#[test]
+fn a_route_without_a_cluster_upstream_is_found() {
+    let mut project = project();
+    project.cluster_nginx = project
+        .cluster_nginx
+        .replace("upstream charge {", "upstream renamed {");
+    assert_eq!(
+        project.routes_have_cluster_upstreams(),
+        vec!["the cluster's NGINX has no upstream charge".to_owned()]
+    );
+}
+
 #[test]
 fn kustomize_renders_the_base() {
     let output = std::process::Command::new("kubectl")
