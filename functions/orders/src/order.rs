@@ -57,6 +57,10 @@ pub struct OrderItem {
     pub created_at: String,
     pub gsi1pk: String,
     pub gsi1sk: String,
+    /// The PaymentIntent the buyer is authenticating while `awaiting:payment`: only its failure
+    /// reopens the order, not that of an earlier attempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_stripe_id: Option<String>,
 }
 
 impl OrderItem {

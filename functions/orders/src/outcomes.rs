@@ -30,6 +30,8 @@ struct ExpiredData {
 #[serde(rename_all = "camelCase")]
 struct PaymentData {
     order_id: String,
+    #[serde(default)]
+    stripe_id: String,
 }
 
 pub fn track_payment_router(state: OrderState) -> Router {
@@ -56,12 +58,16 @@ async fn track_payment(
     } else {
         (status::AWAITING_PAYMENT, status::CREATED)
     };
+    let pending = (to == status::AWAITING_PAYMENT).then_some(data.stripe_id.as_str());
     for _ in 0..3 {
         let order = find(&state, &data.order_id).await?;
-        if order.status != from {
+        let stale_failure = event.kind == types::PAYMENT_FAILED
+            && order.pending_stripe_id.as_deref() != Some(data.stripe_id.as_str());
+        if order.status != from || stale_failure {
             return Ok(StatusCode::NO_CONTENT);
         }
-        if state.orders.set_status(&order, to).await? {
+        // Conditioned on the version read, so the check above still holds when it applies.
+        if state.orders.set_status(&order, to, pending).await? {
             return Ok(StatusCode::NO_CONTENT);
         }
     }

@@ -91,6 +91,7 @@ async fn place(
         created_at: shared::time::rfc3339(now),
         gsi1pk: buyer_partition(user_id),
         gsi1sk: id.clone(),
+        pending_stripe_id: None,
     };
     let body = serde_json::to_string(&order.body()).map_err(ApiError::internal)?;
     let event = CloudEvent::new(

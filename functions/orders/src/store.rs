@@ -131,13 +131,26 @@ impl Orders {
     }
 
     /// Moves an order to `to` if it is still at the version it was read at; whether it did.
-    pub async fn set_status(&self, order: &OrderItem, to: &str) -> Result<bool, ApiError> {
-        let updated = self
+    /// `pending` is the PaymentIntent being authenticated, kept while `awaiting:payment`.
+    pub async fn set_status(
+        &self,
+        order: &OrderItem,
+        to: &str,
+        pending: Option<&str>,
+    ) -> Result<bool, ApiError> {
+        let mut request = self
             .client()
             .update_item()
             .table_name(self.table())
-            .key(PK, dynamo::s(order::key(&order.id)))
-            .update_expression("SET #status = :to, version = :next")
+            .key(PK, dynamo::s(order::key(&order.id)));
+        request = match pending {
+            Some(stripe_id) => request
+                .update_expression("SET #status = :to, version = :next, pendingStripeId = :pending")
+                .expression_attribute_values(":pending", dynamo::s(stripe_id)),
+            None => request
+                .update_expression("SET #status = :to, version = :next REMOVE pendingStripeId"),
+        };
+        let updated = request
             .condition_expression("version = :version")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":to", dynamo::s(to))

@@ -247,6 +247,17 @@ async fn a_pending_payment_awaits_the_buyer_and_a_failed_one_reopens_the_order()
         (shown["status"].as_str(), shown["version"].as_i64()),
         (Some("awaiting:payment"), Some(1))
     );
+    // The failure of an earlier card does not reopen the attempt being authenticated.
+    let stale = CloudEvent::new(
+        "test",
+        types::PAYMENT_FAILED,
+        "p0",
+        &json!({"id": "p0", "orderId": id, "stripeId": "pi_0", "reason": "declined"}),
+    )
+    .expect("event");
+    assert_eq!(app.deliver(router(), &stale).await, 204);
+    let shown = json_body(app.send(authed_empty("GET", &path, &bearer)).await).await;
+    assert_eq!(shown["status"], "awaiting:payment");
     for _ in 0..2 {
         assert_eq!(
             app.deliver(router(), &payment(types::PAYMENT_FAILED)).await,

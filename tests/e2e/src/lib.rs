@@ -242,4 +242,21 @@ impl Stack {
             .await
             .expect("order")
     }
+
+    /// An order as its buyer sees it.
+    pub async fn show_order(
+        &self,
+        http: &reqwest::Client,
+        bearer: &str,
+        id: &str,
+    ) -> serde_json::Value {
+        http.get(self.url(&format!("/api/orders/{id}")))
+            .header("authorization", bearer)
+            .send()
+            .await
+            .expect("show order")
+            .json()
+            .await
+            .expect("order JSON")
+    }
 }

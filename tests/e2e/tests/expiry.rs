@@ -3,7 +3,6 @@
 use std::time::{Duration, Instant};
 
 use e2e::Stack;
-use reqwest::header::AUTHORIZATION;
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -29,18 +28,10 @@ async fn an_unpaid_order_is_cancelled_after_its_hold_and_its_ticket_can_be_bough
         "held"
     );
 
-    let path = format!("/api/orders/{}", order["id"].as_str().expect("id"));
+    let id = order["id"].as_str().expect("id");
     let deadline = placed + Duration::from_secs(5 + 1 + 10);
     loop {
-        let shown: Value = http
-            .get(stack.url(&path))
-            .header(AUTHORIZATION, &buyer)
-            .send()
-            .await
-            .expect("show")
-            .json()
-            .await
-            .expect("json");
+        let shown = stack.show_order(&http, &buyer, id).await;
         if shown["status"] == "cancelled" {
             break;
         }

@@ -76,15 +76,7 @@ impl Shop {
     }
 
     async fn order_status(&self, order: &str) -> Value {
-        self.http
-            .get(self.stack.url(&format!("/api/orders/{order}")))
-            .header(AUTHORIZATION, &self.buyer)
-            .send()
-            .await
-            .expect("show")
-            .json()
-            .await
-            .expect("json")
+        self.stack.show_order(&self.http, &self.buyer, order).await
     }
 
     async fn wait_for_status(&self, order: &str, status: &str) {
