@@ -19,7 +19,7 @@ use axum::routing::post;
 use crate::dynamo::{self, Item, PK, SK, TableSpec};
 use crate::error::ApiError;
 use crate::events::CloudEvent;
-use crate::publisher::{PublishError, Publisher};
+use crate::publisher::Publisher;
 
 const SHARDS: u32 = 8;
 
@@ -115,11 +115,7 @@ impl Outbox {
                     self.publisher
                         .publish(&event)
                         .await
-                        .map_err(|err| match err {
-                            PublishError::NotConnected | PublishError::NotAcknowledged(_) => {
-                                ApiError::unavailable(err)
-                            }
-                        })?;
+                        .map_err(ApiError::unavailable)?;
                     self.forget(&event.id).await?;
                     relayed += 1;
                 }

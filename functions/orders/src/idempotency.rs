@@ -95,16 +95,23 @@ pub async fn claim(orders: &Orders, key: &IdempotencyKey) -> Result<Claim, ApiEr
                 .and_then(|n| n.parse::<u16>().ok())
                 .and_then(|n| StatusCode::from_u16(n).ok())
                 .ok_or_else(|| ApiError::internal("idempotency record without a status"))?;
-            let body = text("body").unwrap_or_default();
-            let mut response = (status, body).into_response();
-            response.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            Ok(Claim::Replay(response))
+            Ok(Claim::Replay(json_text_response(
+                status,
+                text("body").unwrap_or_default(),
+            )))
         }
         Err(err) => Err(dynamo::sdk_error(err)),
     }
+}
+
+/// A response whose JSON body is already text: a fresh answer that is also recorded, or a replay.
+pub fn json_text_response(status: StatusCode, body: String) -> Response {
+    let mut response = (status, body).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
 }
 
 /// The write that records the response, to go in the transaction that produced it.

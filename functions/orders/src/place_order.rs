@@ -2,8 +2,8 @@
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use axum::routing::post;
 use shared::error::ApiError;
 use shared::events::{CloudEvent, types};
@@ -125,10 +125,5 @@ async fn place(
         }
     }
     state.outbox.publish(&[event]).await;
-    let mut response = (StatusCode::CREATED, body).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    Ok(response)
+    Ok(idempotency::json_text_response(StatusCode::CREATED, body))
 }

@@ -64,35 +64,31 @@ impl Orders {
     /// The hold: takes `quantity` from the replica only if that many are left. This condition, not
     /// any read before it, is what keeps a ticket from being held twice.
     pub fn hold(&self, ticket_id: &str, quantity: i64) -> Result<TransactWriteItem, ApiError> {
-        self.adjust(
-            ticket_id,
-            -quantity,
-            Some("available >= :quantity"),
-            quantity,
-        )
+        self.adjust(ticket_id, -quantity, true)
     }
 
     /// Gives held tickets back to the replica.
     pub fn release(&self, ticket_id: &str, quantity: i64) -> Result<TransactWriteItem, ApiError> {
-        self.adjust(ticket_id, quantity, None, quantity)
+        self.adjust(ticket_id, quantity, false)
     }
 
+    /// Moves `delta` tickets into (`+`) or out of (`-`) the replica's availability; `guarded` takes
+    /// them only while enough are left.
     fn adjust(
         &self,
         ticket_id: &str,
         delta: i64,
-        condition: Option<&str>,
-        quantity: i64,
+        guarded: bool,
     ) -> Result<TransactWriteItem, ApiError> {
         let mut update = Update::builder()
             .table_name(self.table())
             .key(PK, dynamo::s(replica::key(ticket_id)))
             .update_expression("SET available = available + :delta, reserved = reserved - :delta")
             .expression_attribute_values(":delta", dynamo::n(delta));
-        if let Some(condition) = condition {
+        if guarded {
             update = update
-                .condition_expression(condition)
-                .expression_attribute_values(":quantity", dynamo::n(quantity));
+                .condition_expression("available >= :quantity")
+                .expression_attribute_values(":quantity", dynamo::n(-delta));
         }
         Ok(TransactWriteItem::builder()
             .update(update.build().map_err(ApiError::internal)?)

@@ -8,17 +8,16 @@ use serde_json::json;
 use shared::events::{CloudEvent, types};
 use support::TestApp;
 
-#[tokio::test]
-async fn a_committed_but_unpublished_event_is_published_once_by_the_relay() {
-    let app = TestApp::start().await;
+/// Writes an event's outbox record as a function's transaction does, and publishes nothing: the
+/// process died between the two.
+async fn committed_but_unpublished(app: &TestApp, subject: &str) -> CloudEvent {
     let event = CloudEvent::new(
         "create-ticket",
         types::TICKET_CREATED,
-        "t1",
-        &json!({"id": "t1"}),
+        subject,
+        &json!({"id": subject}),
     )
     .expect("event");
-    // The transaction committed; the process died before publishing.
     let record = app.state.outbox.record(&event).expect("record");
     assert!(
         app.state
@@ -28,6 +27,13 @@ async fn a_committed_but_unpublished_event_is_published_once_by_the_relay() {
             .expect("write")
             .is_ok()
     );
+    event
+}
+
+#[tokio::test]
+async fn a_committed_but_unpublished_event_is_published_once_by_the_relay() {
+    let app = TestApp::start().await;
+    let event = committed_but_unpublished(&app, "t1").await;
     assert!(
         app.store
             .events
@@ -61,22 +67,7 @@ async fn a_committed_but_unpublished_event_is_published_once_by_the_relay() {
 #[tokio::test]
 async fn the_relay_leaves_records_that_their_function_may_still_be_publishing() {
     let app = TestApp::start().await;
-    let event = CloudEvent::new(
-        "create-ticket",
-        types::TICKET_CREATED,
-        "t2",
-        &json!({"id": "t2"}),
-    )
-    .expect("event");
-    let record = app.state.outbox.record(&event).expect("record");
-    assert!(
-        app.state
-            .tickets
-            .transact(vec![record])
-            .await
-            .expect("write")
-            .is_ok()
-    );
+    committed_but_unpublished(&app, "t2").await;
     assert_eq!(
         app.state
             .outbox
