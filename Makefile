@@ -17,6 +17,7 @@ setup:
 
 build: setup
 	@$(CARGO) build --quiet --workspace --bins
+	@./scripts/build-storefront.sh
 
 ## Builds, starts the whole stack locally and prints the URL; Ctrl-C stops everything.
 run: build
@@ -25,8 +26,10 @@ run: build
 lint: setup
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --quiet --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --quiet -p storefront --target wasm32-unknown-unknown -- -D warnings
 
-## Every test: formatting, lints, unit, integration (real DynamoDB Local and NATS), end to end.
+## Every test: formatting, lints, unit, integration (real DynamoDB Local and NATS), end to end, and
+## the storefront in headless chromium (screenshots in tests/artifacts/browser).
 test: lint build
 	$(TEST_ENV) $(BIN)/devstack deps -- $(CARGO) test --workspace --no-fail-fast
 

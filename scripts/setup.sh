@@ -12,6 +12,8 @@ command -v nats-server >/dev/null 2>&1 || missing+=(nats-server)
 command -v nginx >/dev/null 2>&1 || missing+=(nginx)
 # kubectl renders the Kustomize overlays in the manifest checks.
 command -v kubectl >/dev/null 2>&1 || missing+=(kubectl)
+# Headless chromium runs the storefront's browser test.
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if ((${#missing[@]})); then
   log "installing ${missing[*]} (apt-get)"
   sudo_cmd=()
@@ -19,6 +21,18 @@ if ((${#missing[@]})); then
   "${sudo_cmd[@]}" apt-get update -qq >/dev/null
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends \
     "${missing[@]}" >/dev/null
+fi
+
+# The storefront: Rust's WebAssembly target, and wasm-bindgen's CLI at exactly the version of the
+# wasm-bindgen crate in the lock file (the two must agree on the generated glue).
+if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+  log "adding the wasm32-unknown-unknown target (rustup)"
+  rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || rustup target add wasm32-unknown-unknown
+fi
+bindgen_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
+if [ "$(wasm-bindgen --version 2>/dev/null | cut -d' ' -f2)" != "$bindgen_version" ]; then
+  log "installing wasm-bindgen-cli $bindgen_version (cargo install, a few minutes)"
+  cargo install --quiet --force wasm-bindgen-cli --version "$bindgen_version"
 fi
 
 # Java runs Amazon's DynamoDB Local.

@@ -30,7 +30,13 @@ pub fn render(settings: &Settings) -> std::io::Result<PathBuf> {
     }
     std::fs::write(dir.join("upstreams.conf"), upstreams)?;
 
+    // This deployment's storefront configuration, served beside the app as /config.json.
+    let site = dir.join("site");
+    std::fs::create_dir_all(&site)?;
+    std::fs::write(site.join("config.json"), storefront_config(settings))?;
+
     let project = settings.project_dir.join("nginx");
+    let storefront = settings.project_dir.join("frontend").join("dist");
     let running_as_root = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
     // As root, NGINX would hand its workers to `nobody`, who cannot read a private work tree.
     let user = if running_as_root { "user root;\n" } else { "" };
@@ -52,18 +58,39 @@ http {{
     server {{
         listen 127.0.0.1:{port};
         proxy_set_header Host $host;
+        root {storefront};
+        set $config_root {site};
+        set $stripe_origins {stripe_origin};
         include {project}/api.conf;
+        include {project}/storefront.conf;
     }}
 }}
 ",
         dir = dir.display(),
         project = project.display(),
+        storefront = storefront.display(),
+        site = site.display(),
+        stripe_origin = stripe_origin(settings),
         port = settings.http_port,
         auth_rate = settings.auth_rate,
     );
     let main = dir.join("nginx.conf");
     std::fs::write(&main, conf)?;
     Ok(main)
+}
+
+fn stripe_origin(settings: &Settings) -> String {
+    format!("http://127.0.0.1:{}", settings.stripe_port)
+}
+
+/// `/config.json`: the API behind this NGINX, and localstripe's key and stand-in Stripe.js.
+fn storefront_config(settings: &Settings) -> String {
+    serde_json::json!({
+        "apiBase": "/api",
+        "stripePublishableKey": "pk_test_local",
+        "stripeJsUrl": format!("{}/js.stripe.com/v3/", stripe_origin(settings)),
+    })
+    .to_string()
 }
 
 pub fn command(conf: &std::path::Path) -> Command {

@@ -22,7 +22,8 @@ pub struct Stack {
     pub ports: Vec<u16>,
 }
 
-fn project_dir() -> PathBuf {
+/// The project's root, where `frontend/dist` and `tests/` are.
+pub fn project_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 

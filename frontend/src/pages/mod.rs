@@ -1,0 +1,4 @@
+pub mod auth;
+pub mod home;
+pub mod orders;
+pub mod tickets;

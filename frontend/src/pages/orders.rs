@@ -1,0 +1,252 @@
+//! `/orders/:id` (the countdown and the card form) and `/orders` (my orders).
+
+use serde_json::json;
+use sycamore::futures::spawn_local_scoped;
+use sycamore::prelude::*;
+use sycamore_router::navigate;
+
+use crate::api::{Call, Problem};
+use crate::config::Config;
+use crate::forms::Alert;
+use crate::models::{Order, Payment};
+use crate::money;
+use crate::session::require_user;
+use crate::stripe::CardForm;
+use crate::timer;
+
+/// How often a page showing an order that is still settling asks again.
+const REFRESH_MILLIS: i32 = 2_000;
+
+fn status_text(status: &str) -> &str {
+    match status {
+        "created" => "waiting for payment",
+        "awaiting:payment" => "waiting for your bank to confirm the payment",
+        other => other,
+    }
+}
+
+#[component(inline_props)]
+pub fn Show(id: String) -> View {
+    let config = use_context::<&'static Config>();
+    let session = require_user();
+    let order = create_signal(None::<Order>);
+    let problems = create_signal(Vec::<Problem>::new());
+    let now = create_signal(timer::now_millis());
+    timer::every(1_000, move || now.set(timer::now_millis()));
+
+    let path = format!("/orders/{id}");
+    let load = move || {
+        let path = path.clone();
+        spawn_local_scoped(async move {
+            match Call::get(path).json::<Order>(&config.api_base).await {
+                Ok(answer) => order.set(Some(answer.body)),
+                Err(failure) => problems.set(failure.problems),
+            }
+        });
+    };
+    create_effect({
+        let load = load.clone();
+        move || {
+            if session.user.with(Option::is_some) {
+                load();
+            }
+        }
+    });
+    // An order waiting for the bank moves on by itself; follow it.
+    let mut polls = 0;
+    timer::every(REFRESH_MILLIS, move || {
+        let waiting = order.with(|o| o.as_ref().is_some_and(|o| o.status == "awaiting:payment"));
+        if waiting && polls < 60 {
+            polls += 1;
+            load();
+        }
+    });
+
+    let seconds_left = move || {
+        order.with(|o| {
+            o.as_ref()
+                .and_then(|o| timer::parse_millis(&o.expires_at))
+                .map(|expires| ((expires - now.get()) / 1000.0).ceil().max(0.0) as i64)
+        })
+    };
+
+    view! {
+        (match order.get_clone() {
+            None => view! { h1 { "Order" } },
+            Some(current) => view! {
+                h1 { "Order for " (current.ticket.title.clone()) }
+                dl(class="facts") {
+                    dt { "Tickets" } dd { (current.quantity) }
+                    dt { "Price each" } dd { (money::display(&current.ticket.price)) }
+                    dt { "Total" } dd { (money::display(&current.total)) }
+                    dt { "Status" } dd(class="status") { (status_text(&current.status).to_owned()) }
+                }
+            },
+        })
+        (if order.with(|o| o.as_ref().is_some_and(Order::is_open)) {
+            match seconds_left() {
+                Some(left) if left > 0 => view! {
+                    p(class="countdown", role="timer") { "Time left to pay: " (left) " seconds" }
+                },
+                _ => view! { p(class="expired") { "Order Expired" } },
+            }
+        } else {
+            view! {}
+        })
+        (if order.with(|o| o.as_ref().is_some_and(Order::is_open)) && seconds_left().is_some_and(|s| s > 0) {
+            let order_id = order.with(|o| o.as_ref().map(|o| o.id.clone())).unwrap_or_default();
+            view! { PayForm(order_id=order_id, problems=problems) }
+        } else {
+            view! {}
+        })
+        Alert(problems=problems)
+    }
+}
+
+/// The card form: Stripe.js collects the card, our API charges the order, Stripe.js runs 3-D Secure
+/// when the bank asks for it.
+#[component(inline_props)]
+fn PayForm(order_id: String, problems: Signal<Vec<Problem>>) -> View {
+    let config = use_context::<&'static Config>();
+    let card = create_signal(None::<CardForm>);
+    let busy = create_signal(false);
+    on_mount(move || {
+        spawn_local_scoped(async move {
+            match CardForm::mount(
+                &config.stripe_js_url,
+                &config.stripe_publishable_key,
+                "#card-element",
+            )
+            .await
+            {
+                Ok(form) => card.set(Some(form)),
+                Err(message) => problems.set(vec![Problem {
+                    message,
+                    field: None,
+                }]),
+            }
+        });
+    });
+
+    let order = create_signal(order_id);
+    let pay = move |event: web_sys::SubmitEvent| {
+        event.prevent_default();
+        let Some(form) = card.get_clone() else {
+            return;
+        };
+        if busy.get() {
+            return;
+        }
+        busy.set(true);
+        spawn_local_scoped(async move {
+            let outcome = charge(config, &form, order.get_clone()).await;
+            match outcome {
+                Ok(()) => navigate("/orders"),
+                Err(found) => {
+                    problems.set(found);
+                    busy.set(false);
+                }
+            }
+        });
+    };
+
+    view! {
+        form(class="form payment", on:submit=pay) {
+            div(class="field") {
+                span(class="label", id="card-label") { "Card" }
+                div(id="card-element", class="card-element", role="group", aria-labelledby="card-label") {}
+            }
+            button(r#type="submit", disabled=move || busy.get() || card.with(Option::is_none)) { "Pay" }
+        }
+    }
+}
+
+async fn charge(config: &Config, form: &CardForm, order_id: String) -> Result<(), Vec<Problem>> {
+    let as_problems = |message: String| {
+        vec![Problem {
+            message,
+            field: None,
+        }]
+    };
+    let method = form.payment_method().await.map_err(as_problems)?;
+    let body = json!({ "orderId": order_id, "paymentMethodId": method });
+    let answer = Call::post("/payments", body)
+        .json::<Payment>(&config.api_base)
+        .await
+        .map_err(|failure| failure.problems)?;
+    if answer.body.status == "requires_action" {
+        let secret = answer.body.client_secret.unwrap_or_default();
+        form.authenticate(&secret).await.map_err(as_problems)?;
+    }
+    Ok(())
+}
+
+#[component]
+pub fn List() -> View {
+    let config = use_context::<&'static Config>();
+    let session = require_user();
+    let orders = create_signal(Vec::<Order>::new());
+    let loaded = create_signal(false);
+    let problems = create_signal(Vec::<Problem>::new());
+
+    let load = move || {
+        spawn_local_scoped(async move {
+            match Call::get("/orders")
+                .json::<Vec<Order>>(&config.api_base)
+                .await
+            {
+                Ok(answer) => {
+                    orders.set(answer.body);
+                    problems.set(Vec::new());
+                }
+                Err(failure) => problems.set(failure.problems),
+            }
+            loaded.set(true);
+        });
+    };
+    create_effect(move || {
+        if session.user.with(Option::is_some) {
+            load();
+        }
+    });
+    // A payment or an expiry just happened may not show yet: follow orders that are still settling.
+    let mut polls = 0;
+    timer::every(REFRESH_MILLIS, move || {
+        if orders.with(|all| all.iter().any(Order::is_settling)) && polls < 60 {
+            polls += 1;
+            load();
+        }
+    });
+
+    view! {
+        h1 { "My Orders" }
+        Alert(problems=problems)
+        (if loaded.get() && orders.with(Vec::is_empty) && problems.with(Vec::is_empty) {
+            view! { p { "You have no orders yet." } }
+        } else {
+            view! {}
+        })
+        table(class="orders") {
+            thead {
+                tr {
+                    th(scope="col") { "Ticket" }
+                    th(scope="col") { "Quantity" }
+                    th(scope="col") { "Status" }
+                }
+            }
+            tbody {
+                Keyed(
+                    list=orders,
+                    key=|order| (order.id.clone(), order.status.clone()),
+                    view=|order| view! {
+                        tr {
+                            td { a(href=format!("/orders/{}", order.id)) { (order.ticket.title.clone()) } }
+                            td { (order.quantity) }
+                            td(class="status") { (order.status.clone()) }
+                        }
+                    },
+                )
+            }
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! `/tickets/new` (sell a listing) and `/tickets/:id` (see one, buy some).
+
+use serde_json::{Value, json};
+use sycamore::futures::spawn_local_scoped;
+use sycamore::prelude::*;
+use sycamore_router::navigate;
+
+use crate::api::{Call, Problem};
+use crate::config::Config;
+use crate::forms::{Alert, Field, field_message};
+use crate::models::{Order, Ticket};
+use crate::money;
+use crate::session::{Session, require_user};
+
+/// A number where the text is one, else the text itself, for the server to name the field's rule.
+fn number_or_text(text: &str) -> Value {
+    text.trim()
+        .parse::<u64>()
+        .map_or_else(|_| Value::String(text.to_owned()), Value::from)
+}
+
+#[component]
+pub fn Sell() -> View {
+    let config = use_context::<&'static Config>();
+    let session = require_user();
+    let title = create_signal(String::new());
+    let price = create_signal(String::new());
+    let quantity = create_signal("1".to_owned());
+    let problems = create_signal(Vec::<Problem>::new());
+    let busy = create_signal(false);
+
+    let submit = move |event: web_sys::SubmitEvent| {
+        event.prevent_default();
+        if busy.get() {
+            return;
+        }
+        busy.set(true);
+        price.set(money::tidy_price(&price.get_clone()));
+        let body = json!({
+            "title": title.get_clone(),
+            "price": price.get_clone().trim(),
+            "quantity": number_or_text(&quantity.get_clone()),
+        });
+        let api = config.api_base.clone();
+        spawn_local_scoped(async move {
+            match Call::post("/tickets", body).json::<Ticket>(&api).await {
+                Ok(answer) => navigate(&format!("/tickets/{}", answer.body.id)),
+                Err(failure) => {
+                    problems.set(failure.problems);
+                    busy.set(false);
+                }
+            }
+        });
+    };
+
+    view! {
+        h1 { "Sell Tickets" }
+        (if session.user.with(Option::is_some) {
+            view! {
+                form(class="form", on:submit=submit, novalidate=true) {
+                    Field(label="Title", name="title", kind="text", autocomplete="off",
+                        value=title, problems=problems)
+                    div(class="field") {
+                        label(r#for="price") { "Price" }
+                        input(id="price", name="price", r#type="text", inputmode="decimal",
+                            autocomplete="off", aria-describedby="price-error",
+                            bind:value=price,
+                            on:blur=move |_| price.set(money::tidy_price(&price.get_clone())))
+                        p(class="field-error", id="price-error") {
+                            (field_message(problems, "price").unwrap_or_default())
+                        }
+                    }
+                    Field(label="Quantity", name="quantity", kind="number", autocomplete="off",
+                        value=quantity, problems=problems)
+                    Alert(problems=problems)
+                    button(r#type="submit", disabled=move || busy.get()) { "Submit" }
+                }
+            }
+        } else {
+            view! { p(class="loading") { "Loading…" } }
+        })
+    }
+}
+
+/// A fresh `Idempotency-Key` from the browser's generator.
+fn new_key() -> String {
+    web_sys::window()
+        .and_then(|w| w.crypto().ok())
+        .map(|c| c.random_uuid())
+        .unwrap_or_else(|| format!("{}", js_sys::Math::random()))
+}
+
+#[component(inline_props)]
+pub fn Show(id: String) -> View {
+    let config = use_context::<&'static Config>();
+    let session = use_context::<Session>();
+    let ticket = create_signal(None::<Ticket>);
+    let quantity = create_signal("1".to_owned());
+    let problems = create_signal(Vec::<Problem>::new());
+    let busy = create_signal(false);
+    // One key per purchase attempt: reused only when no answer came back, so a retry after a lost
+    // connection cannot buy twice, while a new attempt after a refusal is a new order.
+    let key = create_signal(new_key());
+
+    let api = config.api_base.clone();
+    let path = format!("/tickets/{id}");
+    spawn_local_scoped(async move {
+        match Call::get(path).json::<Ticket>(&api).await {
+            Ok(answer) => ticket.set(Some(answer.body)),
+            Err(failure) => problems.set(failure.problems),
+        }
+    });
+
+    let purchase = move |event: web_sys::SubmitEvent| {
+        event.prevent_default();
+        if busy.get() {
+            return;
+        }
+        if session.user.with(Option::is_none) {
+            navigate("/auth/signin");
+            return;
+        }
+        let Some(ticket_id) = ticket.with(|t| t.as_ref().map(|t| t.id.clone())) else {
+            return;
+        };
+        busy.set(true);
+        let body =
+            json!({ "ticketId": ticket_id, "quantity": number_or_text(&quantity.get_clone()) });
+        let api = config.api_base.clone();
+        spawn_local_scoped(async move {
+            let call = Call::post("/orders", body).header("Idempotency-Key", key.get_clone());
+            match call.json::<Order>(&api).await {
+                Ok(answer) => navigate(&format!("/orders/{}", answer.body.id)),
+                Err(failure) => {
+                    if !failure.is_network() {
+                        key.set(new_key());
+                    }
+                    problems.set(failure.problems);
+                    busy.set(false);
+                }
+            }
+        });
+    };
+
+    view! {
+        (match ticket.get_clone() {
+            None => view! { h1 { "Ticket" } },
+            Some(ticket) => {
+                let mine = session.user.with(|u| u.as_ref().is_some_and(|u| u.id == ticket.user_id));
+                let max = ticket.available.clamp(1, 10).to_string();
+                view! {
+                    h1 { (ticket.title.clone()) }
+                    dl(class="facts") {
+                        dt { "Price" } dd { (money::display(&ticket.price)) }
+                        dt { "Available" } dd { (ticket.available) " of " (ticket.quantity) }
+                    }
+                    (if mine {
+                        view! { p { "This is your listing." } }
+                    } else if ticket.available == 0 {
+                        view! { p(class="sold-out") { "Sold out" } }
+                    } else {
+                        let max = max.clone();
+                        view! {
+                            form(class="form purchase", on:submit=purchase, novalidate=true) {
+                                div(class="field") {
+                                    label(r#for="quantity") { "Quantity" }
+                                    input(id="quantity", name="quantity", r#type="number", min="1",
+                                        max=max, aria-describedby="quantity-error",
+                                        bind:value=quantity)
+                                    p(class="field-error", id="quantity-error") {
+                                        (field_message(problems, "quantity").unwrap_or_default())
+                                    }
+                                }
+                                button(r#type="submit", disabled=move || busy.get()) { "Purchase" }
+                            }
+                        }
+                    })
+                }
+            }
+        })
+        Alert(problems=problems)
+    }
+}
