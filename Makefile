@@ -33,10 +33,14 @@ lint: setup
 test: lint build
 	$(TEST_ENV) $(BIN)/devstack deps -- $(CARGO) test --workspace --no-fail-fast
 
-## Benchmarks against the budgets in the architecture (release build).
+## Benchmarks against the budgets in the architecture (release build), written to bench/results/latest.{json,md}.
+## `make bench BUYERS=2000 TICKETS=500` sets the drop's size.
+BUYERS ?= 2000
+TICKETS ?= 500
 bench: setup
 	@$(CARGO) build --quiet --release --workspace --bins
-	$(TEST_ENV) BIN_DIR=$(CURDIR)/$(RELEASE_BIN) $(RELEASE_BIN)/devstack deps -- $(RELEASE_BIN)/cold-start
+	@./scripts/build-storefront.sh
+	$(RELEASE_BIN)/bench --buyers $(BUYERS) --tickets $(TICKETS)
 
 ## Every image (static musl binaries on distroless), through skaffold.
 images:

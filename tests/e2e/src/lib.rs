@@ -49,17 +49,30 @@ fn free_port() -> u16 {
 }
 
 /// A run of free consecutive ports for the functions, away from the ephemeral range's busiest part.
+/// Ranges handed to stacks of this process are never handed out again: tests start stacks in
+/// parallel, and a range is only bound once its stack is up.
 fn free_port_range() -> u16 {
+    static TAKEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut taken = TAKEN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let seed = std::process::id() as u16 ^ free_port();
-    (0..200u16)
+    let base = (0..200u16)
         .map(|i| 20_000 + ((seed.wrapping_add(i.wrapping_mul(97))) % 200) * FUNCTION_PORTS)
-        .find(|base| (*base..*base + FUNCTION_PORTS).all(port_is_free))
-        .expect("a free range of ports for the functions")
+        .find(|base| !taken.contains(base) && (*base..*base + FUNCTION_PORTS).all(port_is_free))
+        .expect("a free range of ports for the functions");
+    taken.push(base);
+    base
 }
 
 impl Stack {
     /// Starts the whole stack with `extra_env`, and waits until it prints its URL.
     pub async fn start(extra_env: &[(&str, &str)]) -> Self {
+        Self::start_from(&bin_dir(), extra_env).await
+    }
+
+    /// As [`Stack::start`], with the binaries of `bin_dir` (the benchmarks run release builds).
+    pub async fn start_from(bin_dir: &Path, extra_env: &[(&str, &str)]) -> Self {
         let ports = vec![
             free_port(),
             free_port(),
@@ -69,7 +82,7 @@ impl Stack {
         ];
         let run_dir =
             std::env::temp_dir().join(format!("ticketing-e2e-{}-{}", std::process::id(), ports[0]));
-        let mut command = Command::new(bin_dir().join("devstack"));
+        let mut command = Command::new(bin_dir.join("devstack"));
         command
             .arg("up")
             .env("PROJECT_DIR", project_dir())

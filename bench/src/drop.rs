@@ -1,0 +1,222 @@
+//! The ticket drop: B signed-in buyers race for one listing of Q tickets through NGINX, with the
+//! whole local stack running, `in_flight` requests at a time; then a share of the winners pay.
+//! sold − Q must be exactly 0 and no answer may be a 5xx: those two are checked on every run.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use orders::store::Orders;
+use serde_json::{Value, json};
+use shared::dynamo::TablePrefix;
+use shared::session::Sessions;
+
+use crate::stats;
+
+pub struct DropSettings {
+    pub buyers: usize,
+    pub tickets: usize,
+    pub in_flight: usize,
+    /// The share of accepted orders that go on to pay.
+    pub pay_share: f64,
+}
+
+pub struct Stack<'a> {
+    pub base_url: &'a str,
+    pub dynamodb_port: u16,
+    pub table_prefix: &'a str,
+    pub jwt_key: &'a str,
+}
+
+struct Placed {
+    status: Option<u16>,
+    elapsed: Duration,
+    order_id: Option<String>,
+    buyer: usize,
+}
+
+pub async fn run(stack: &Stack<'_>, settings: &DropSettings) -> Result<Value, String> {
+    let sessions = Sessions::new(stack.jwt_key.as_bytes(), 3_600, false);
+    let token = |id: &str| {
+        sessions
+            .issue(&sessions.claims_for(id, &format!("{id}@bench.example")))
+            .map_err(|e| format!("cannot sign a session: {e:?}"))
+    };
+    let seller = token(&uuid::Uuid::now_v7().to_string())?;
+    let buyers: Vec<String> = (0..settings.buyers)
+        .map(|_| token(&uuid::Uuid::now_v7().to_string()))
+        .collect::<Result<_, _>>()?;
+
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(settings.in_flight)
+        .timeout(Duration::from_secs(60))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let listing: Value = http
+        .post(format!("{}/api/tickets", stack.base_url))
+        .bearer_auth(&seller)
+        .json(&json!({"title": "Drop day", "price": 50, "quantity": settings.tickets}))
+        .send()
+        .await
+        .map_err(|e| format!("listing: {e}"))?
+        .json()
+        .await
+        .map_err(|e| format!("listing: {e}"))?;
+    let ticket_id = listing["id"]
+        .as_str()
+        .ok_or("the listing has no id")?
+        .to_owned();
+
+    // Buyers race once the orders context knows the listing, as they would after its announcement.
+    let orders = Orders::new(
+        crate::dynamo::local_client(stack.dynamodb_port),
+        &TablePrefix(stack.table_prefix.to_owned()),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while orders.replica(&ticket_id).await.ok().flatten().is_none() {
+        if Instant::now() > deadline {
+            return Err("the listing never reached the orders context".to_owned());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let url = format!("{}/api/orders", stack.base_url);
+    let started = Instant::now();
+    let placed: Vec<Placed> = futures::stream::iter(buyers.iter().enumerate())
+        .map(|(buyer, token)| {
+            let (http, url, ticket_id) = (&http, &url, &ticket_id);
+            async move {
+                let began = Instant::now();
+                let response = http
+                    .post(url)
+                    .bearer_auth(token)
+                    .json(&json!({ "ticketId": ticket_id }))
+                    .send()
+                    .await;
+                let (status, order_id) = match response {
+                    Ok(response) => {
+                        let status = response.status().as_u16();
+                        let body: Value = response.json().await.unwrap_or(Value::Null);
+                        (Some(status), body["id"].as_str().map(str::to_owned))
+                    }
+                    Err(_) => (None, None),
+                };
+                Placed {
+                    status,
+                    elapsed: began.elapsed(),
+                    order_id,
+                    buyer,
+                }
+            }
+        })
+        .buffer_unordered(settings.in_flight)
+        .collect()
+        .await;
+    let seconds = started.elapsed().as_secs_f64();
+
+    let mut latencies = stats::latencies();
+    let mut statuses: BTreeMap<String, u64> = BTreeMap::new();
+    for placed in &placed {
+        stats::record(&mut latencies, placed.elapsed);
+        let key = placed
+            .status
+            .map_or("no answer".to_owned(), |s| s.to_string());
+        *statuses.entry(key).or_default() += 1;
+    }
+    let accepted: Vec<&Placed> = placed.iter().filter(|p| p.status == Some(201)).collect();
+    let server_errors: u64 = placed
+        .iter()
+        .filter(|p| p.status.is_none_or(|s| s >= 500))
+        .count() as u64;
+    let sold = accepted.len() as i64;
+    let replica = orders
+        .replica(&ticket_id)
+        .await
+        .map_err(|e| format!("reading the listing: {e:?}"))?
+        .ok_or("the listing vanished")?;
+    let quantity = i64::try_from(settings.tickets).map_err(|e| e.to_string())?;
+    let held_in_store = quantity - replica.available;
+
+    let payments = pay(
+        &http,
+        stack.base_url,
+        &buyers,
+        &accepted,
+        settings.pay_share,
+    )
+    .await;
+
+    Ok(json!({
+        "buyers": settings.buyers,
+        "tickets": settings.tickets,
+        "inFlight": settings.in_flight,
+        "ordersAccepted": accepted.len(),
+        "soldMinusQuantity": sold - quantity,
+        // With fewer buyers than tickets, every buyer wins: the invariant is sold = min(B, Q).
+        "soldMinusExpected": sold - quantity.min(settings.buyers as i64),
+        "heldInStoreMinusSold": held_in_store - sold,
+        "serverErrors": server_errors,
+        "statuses": statuses,
+        "seconds": seconds,
+        "requestsPerSecond": settings.buyers as f64 / seconds,
+        "latency": stats::percentiles(&latencies),
+        "payments": payments,
+    }))
+}
+
+/// Pays for a share of the accepted orders with the test card, 20 at a time, as buyers would.
+async fn pay(
+    http: &reqwest::Client,
+    base_url: &str,
+    buyers: &[String],
+    accepted: &[&Placed],
+    share: f64,
+) -> Value {
+    let count = ((accepted.len() as f64) * share).ceil() as usize;
+    let url = format!("{base_url}/api/payments");
+    let started = Instant::now();
+    let outcomes: Vec<(Option<u16>, Duration)> = futures::stream::iter(accepted.iter().take(count))
+        .map(|placed| {
+            let (http, url) = (http, &url);
+            let token = &buyers[placed.buyer];
+            let order_id = placed.order_id.clone().unwrap_or_default();
+            async move {
+                let began = Instant::now();
+                // The payments context learns of an order through its event: a 404 just after the
+                // drop means "not yet", so ask again briefly.
+                let mut status = None;
+                for _ in 0..50 {
+                    status = http
+                        .post(url)
+                        .bearer_auth(token)
+                        .json(&json!({"orderId": order_id, "paymentMethodId": "pm_card_visa"}))
+                        .send()
+                        .await
+                        .ok()
+                        .map(|r| r.status().as_u16());
+                    if status != Some(404) {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                (status, began.elapsed())
+            }
+        })
+        .buffer_unordered(20)
+        .collect()
+        .await;
+    let mut latencies = stats::latencies();
+    let mut statuses: BTreeMap<String, u64> = BTreeMap::new();
+    for (status, elapsed) in &outcomes {
+        stats::record(&mut latencies, *elapsed);
+        let key = status.map_or("no answer".to_owned(), |s| s.to_string());
+        *statuses.entry(key).or_default() += 1;
+    }
+    json!({
+        "attempted": outcomes.len(),
+        "succeeded": statuses.get("201").copied().unwrap_or(0),
+        "statuses": statuses,
+        "seconds": started.elapsed().as_secs_f64(),
+        "latency": stats::percentiles(&latencies),
+    })
+}

@@ -1,0 +1,212 @@
+//! `make bench`: every figure of the performance budgets, measured in one run on this machine, written
+//! to `bench/results/latest.json` and `bench/results/latest.md`.
+//!
+//! Starts the whole local stack from the release binaries beside this one, then measures: cold start,
+//! memory and size of every function; DynamoDB Local's own ceiling for place-order's transaction; the
+//! ticket drop through NGINX; the expiry sweep over many timers. Timings are reported, never judged;
+//! the drop's sold − quantity and 5xx count are checked, and a run that breaks them fails.
+//!
+//! Flags: `--buyers N` (2000), `--tickets Q` (500), `--in-flight N` (200), `--starts N` (20),
+//! `--timers N` (10000), `--pay-share F` (0.1).
+
+mod budgets;
+mod ceiling;
+mod cold_start;
+mod drop;
+mod dynamo;
+mod report;
+mod stats;
+mod sweep;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use serde_json::{Value, json};
+
+use crate::drop::DropSettings;
+
+/// The local stand-in for the session key: devstack's default, never used outside this machine.
+const LOCAL_JWT_KEY: &str = "local-development-key-not-a-secret";
+const TABLE_PREFIX: &str = "ticketing-";
+
+struct Options {
+    drop: DropSettings,
+    starts: usize,
+    timers: usize,
+}
+
+fn options() -> Result<Options, String> {
+    let mut options = Options {
+        drop: DropSettings {
+            buyers: 2_000,
+            tickets: 500,
+            in_flight: 200,
+            pay_share: 0.1,
+        },
+        starts: 20,
+        timers: 10_000,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let value = args.next().ok_or(format!("{flag} needs a value"))?;
+        let count = || {
+            value
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or(format!(
+                    "{flag} must be a positive whole number, not {value:?}"
+                ))
+        };
+        match flag.as_str() {
+            "--buyers" => options.drop.buyers = count()?,
+            "--tickets" => options.drop.tickets = count()?,
+            "--in-flight" => options.drop.in_flight = count()?,
+            "--starts" => options.starts = count()?,
+            "--timers" => options.timers = count()?,
+            "--pay-share" => {
+                options.drop.pay_share = value
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|f| (0.0..=1.0).contains(f))
+                    .ok_or(format!(
+                        "--pay-share must be between 0 and 1, not {value:?}"
+                    ))?;
+            }
+            _ => return Err(format!("unknown flag {flag}")),
+        }
+    }
+    Ok(options)
+}
+
+/// What every function reads at start, pointing at the stack's dependencies (as devstack sets it).
+fn function_env(ports: &[u16]) -> BTreeMap<String, String> {
+    let (dynamodb, nats, stripe) = (ports[1], ports[2], ports[3]);
+    [
+        (
+            "AWS_ENDPOINT_URL_DYNAMODB",
+            format!("http://127.0.0.1:{dynamodb}"),
+        ),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_ACCESS_KEY_ID", "local".into()),
+        ("AWS_SECRET_ACCESS_KEY", "local".into()),
+        ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        ("NATS_URL", format!("nats://127.0.0.1:{nats}")),
+        ("STRIPE_API_BASE", format!("http://127.0.0.1:{stripe}")),
+        ("TABLE_PREFIX", TABLE_PREFIX.into()),
+        ("LISTEN_HOST", "127.0.0.1".into()),
+        ("JWT_KEY", LOCAL_JWT_KEY.into()),
+        ("STRIPE_SECRET_KEY", "sk_test_local".into()),
+        ("STRIPE_WEBHOOK_SECRET", "whsec_local_not_a_secret".into()),
+        ("COOKIE_SECURE", "false".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+fn storefront_size(project: &Path) -> Value {
+    std::fs::read_to_string(project.join("target/storefront-size.json"))
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or(Value::Null)
+}
+
+async fn run(options: Options) -> Result<Value, String> {
+    let bin_dir: PathBuf = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(Path::to_path_buf))
+        .ok_or("cannot tell where the binaries are")?;
+    let project = std::fs::canonicalize(e2e::project_dir()).map_err(|e| e.to_string())?;
+
+    eprintln!("bench: starting the local stack from {}", bin_dir.display());
+    let stack = e2e::Stack::start_from(&bin_dir, &[]).await;
+    let env = function_env(&stack.ports);
+    let dynamodb_port = stack.ports[1];
+    let nats_url = env["NATS_URL"].clone();
+
+    eprintln!(
+        "bench: cold start of every function ({} starts each)",
+        options.starts
+    );
+    let cold = {
+        let (bin_dir, env, starts) = (bin_dir.clone(), env.clone(), options.starts);
+        tokio::task::spawn_blocking(move || cold_start::run(&bin_dir, &env, starts))
+            .await
+            .map_err(|e| e.to_string())??
+    };
+
+    eprintln!("bench: DynamoDB Local's ceiling for the place-order transaction");
+    let ceiling = ceiling::run(dynamodb_port, &nats_url, &options.drop).await?;
+
+    eprintln!(
+        "bench: ticket drop, {} buyers for {} tickets, {} in flight",
+        options.drop.buyers, options.drop.tickets, options.drop.in_flight
+    );
+    let base_url = stack.url("");
+    let drop = drop::run(
+        &drop::Stack {
+            base_url: &base_url,
+            dynamodb_port,
+            table_prefix: TABLE_PREFIX,
+            jwt_key: LOCAL_JWT_KEY,
+        },
+        &options.drop,
+    )
+    .await?;
+
+    eprintln!("bench: expire over {} due timers", options.timers);
+    let sweep = sweep::run(&bin_dir, &env, dynamodb_port, options.timers).await?;
+
+    stack.stop().await;
+    Ok(json!({
+        "date": shared::time::rfc3339(shared::time::now()),
+        "cores": std::thread::available_parallelism().map_or(0, usize::from),
+        "coldStart": cold,
+        "ceiling": ceiling,
+        "drop": drop,
+        "sweep": sweep,
+        "storefront": storefront_size(&project),
+    }))
+}
+
+fn main() -> ExitCode {
+    let options = match options() {
+        Ok(options) => options,
+        Err(problem) => {
+            eprintln!("bench: {problem}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("bench: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let results = match runtime.block_on(run(options)) {
+        Ok(results) => results,
+        Err(problem) => {
+            eprintln!("bench: {problem}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match report::write(Path::new("bench/results"), &results) {
+        Ok(summary) => println!("{summary}"),
+        Err(err) => {
+            eprintln!("bench: cannot write the results: {err}");
+            return ExitCode::FAILURE;
+        }
+    }
+    let drop = &results["drop"];
+    if drop["soldMinusExpected"] != 0
+        || drop["heldInStoreMinusSold"] != 0
+        || drop["serverErrors"] != 0
+    {
+        eprintln!("bench: the drop broke an invariant: sold − quantity and 5xx must both be 0");
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
