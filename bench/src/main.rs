@@ -6,6 +6,7 @@
 //! ticket drop through NGINX; the expiry sweep over many timers. Timings are reported, never judged;
 //! the drop's sold − quantity and 5xx count are checked, and a run that breaks them fails.
 //!
+//! `bench --report` renders `latest.md` again from `latest.json`.
 //! Flags: `--buyers N` (2000), `--tickets Q` (500), `--in-flight N` (200), `--starts N` (20),
 //! `--timers N` (10000), `--pay-share F` (0.1).
 
@@ -172,6 +173,24 @@ async fn run(options: Options) -> Result<Value, String> {
 }
 
 fn main() -> ExitCode {
+    // `bench --report`: renders latest.md again from latest.json, without measuring.
+    if std::env::args().nth(1).as_deref() == Some("--report") {
+        let dir = Path::new("bench/results");
+        let rendered = std::fs::read_to_string(dir.join("latest.json"))
+            .map_err(|e| e.to_string())
+            .and_then(|text| serde_json::from_str::<Value>(&text).map_err(|e| e.to_string()))
+            .and_then(|results| report::write(dir, &results).map_err(|e| e.to_string()));
+        return match rendered {
+            Ok(summary) => {
+                println!("{summary}");
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("bench: {err}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let options = match options() {
         Ok(options) => options,
         Err(problem) => {

@@ -237,9 +237,28 @@ fn markdown(r: &Value) -> String {
     );
 
     let _ = writeln!(md, "## Every function\n");
+    let (file, anon): (f64, f64) = functions
+        .iter()
+        .map(|row| (f(&row["rssFileKb"]), f(&row["rssAnonKb"])))
+        .fold((0.0, 0.0), |(a, b), (x, y)| (a + x, b + y));
     let _ = writeln!(
         md,
-        "| function | cold start median (ms) | max (ms) | idle RSS (KB) | RSS after 1,000 requests (KB) | binary (MB) |\n|---|---|---|---|---|---|"
+        "What the memory is: after the 1,000 requests, {:.0} % of all the functions' resident memory \
+         is file-backed, the pages of their own binaries (and libc) that the kernel maps in around each \
+         page fault, {:.0} MB in all; anonymous memory (heap, stacks, runtime) is {:.0} MB in all, \
+         {:.1} MB per function on average. Resident size follows binary size almost one for one, so \
+         the lever on memory is binary size: `jsonwebtoken` now uses the aws-lc backend the AWS SDK \
+         already links instead of RustCrypto's RSA, ECDSA and Ed25519 (0.6 MB less per function). \
+         The images' `image` profile (fat LTO, one codegen unit) is smaller still; these figures are \
+         the `release` profile.\n",
+        100.0 * file / (file + anon).max(1.0),
+        file / 1024.0,
+        anon / 1024.0,
+        anon / 1024.0 / (functions.len().max(1) as f64),
+    );
+    let _ = writeln!(
+        md,
+        "| function | cold start median (ms) | max (ms) | idle RSS (KB) | RSS after 1,000 requests (KB) | of which file / anon (KB) | binary (MB) |\n|---|---|---|---|---|---|---|"
     );
     for row in &functions {
         let _ = writeln!(
