@@ -28,6 +28,38 @@ pub fn Alert(problems: Signal<Vec<Problem>>) -> View {
     }
 }
 
+/// What a form that sends a request keeps: the messages of its last answer, and whether a request is
+/// in flight (its button is disabled meanwhile, and a second submit is ignored).
+#[derive(Clone, Copy)]
+pub struct Sending {
+    pub problems: Signal<Vec<Problem>>,
+    pub busy: Signal<bool>,
+}
+
+impl Sending {
+    pub fn new() -> Self {
+        Self {
+            problems: create_signal(Vec::new()),
+            busy: create_signal(false),
+        }
+    }
+
+    /// Marks a request in flight; false when one already is.
+    pub fn begin(self) -> bool {
+        if self.busy.get() {
+            return false;
+        }
+        self.busy.set(true);
+        true
+    }
+
+    /// The request failed: show why, and let the user try again.
+    pub fn fail(self, problems: Vec<Problem>) {
+        self.problems.set(problems);
+        self.busy.set(false);
+    }
+}
+
 /// The message for one field, if the last answer named it.
 pub fn field_message(problems: Signal<Vec<Problem>>, field: &str) -> Option<String> {
     problems.with(|all| {

@@ -7,7 +7,7 @@ use sycamore_router::navigate;
 
 use crate::api::{Call, Problem};
 use crate::config::Config;
-use crate::forms::{Alert, Field};
+use crate::forms::{Alert, Field, Sending};
 use crate::models::User;
 use crate::session::Session;
 
@@ -33,15 +33,14 @@ fn Credentials(
     let session = use_context::<Session>();
     let email = create_signal(String::new());
     let password = create_signal(String::new());
-    let problems = create_signal(Vec::<Problem>::new());
-    let busy = create_signal(false);
+    let sending = Sending::new();
+    let (problems, busy) = (sending.problems, sending.busy);
 
     let submit = move |event: web_sys::SubmitEvent| {
         event.prevent_default();
-        if busy.get() {
+        if !sending.begin() {
             return;
         }
-        busy.set(true);
         let api = config.api_base.clone();
         let body = json!({ "email": email.get_clone(), "password": password.get_clone() });
         spawn_local_scoped(async move {
@@ -51,10 +50,7 @@ fn Credentials(
                     session.known.set(true);
                     navigate("/");
                 }
-                Err(failure) => {
-                    problems.set(failure.problems);
-                    busy.set(false);
-                }
+                Err(failure) => sending.fail(failure.problems),
             }
         });
     };

@@ -7,7 +7,7 @@ use sycamore_router::navigate;
 
 use crate::api::{Call, Problem};
 use crate::config::Config;
-use crate::forms::Alert;
+use crate::forms::{Alert, Sending};
 use crate::models::{Order, Payment};
 use crate::money;
 use crate::session::require_user;
@@ -109,7 +109,11 @@ pub fn Show(id: String) -> View {
 fn PayForm(order_id: String, problems: Signal<Vec<Problem>>) -> View {
     let config = use_context::<&'static Config>();
     let card = create_signal(None::<CardForm>);
-    let busy = create_signal(false);
+    let sending = Sending {
+        problems,
+        busy: create_signal(false),
+    };
+    let busy = sending.busy;
     on_mount(move || {
         spawn_local_scoped(async move {
             match CardForm::mount(
@@ -134,18 +138,14 @@ fn PayForm(order_id: String, problems: Signal<Vec<Problem>>) -> View {
         let Some(form) = card.get_clone() else {
             return;
         };
-        if busy.get() {
+        if !sending.begin() {
             return;
         }
-        busy.set(true);
         spawn_local_scoped(async move {
             let outcome = charge(config, &form, order.get_clone()).await;
             match outcome {
                 Ok(()) => navigate("/orders"),
-                Err(found) => {
-                    problems.set(found);
-                    busy.set(false);
-                }
+                Err(found) => sending.fail(found),
             }
         });
     };

@@ -5,9 +5,9 @@ use sycamore::futures::spawn_local_scoped;
 use sycamore::prelude::*;
 use sycamore_router::navigate;
 
-use crate::api::{Call, Problem};
+use crate::api::Call;
 use crate::config::Config;
-use crate::forms::{Alert, Field, field_message};
+use crate::forms::{Alert, Field, Sending, field_message};
 use crate::models::{Order, Ticket};
 use crate::money;
 use crate::session::{Session, require_user};
@@ -26,15 +26,14 @@ pub fn Sell() -> View {
     let title = create_signal(String::new());
     let price = create_signal(String::new());
     let quantity = create_signal("1".to_owned());
-    let problems = create_signal(Vec::<Problem>::new());
-    let busy = create_signal(false);
+    let sending = Sending::new();
+    let (problems, busy) = (sending.problems, sending.busy);
 
     let submit = move |event: web_sys::SubmitEvent| {
         event.prevent_default();
-        if busy.get() {
+        if !sending.begin() {
             return;
         }
-        busy.set(true);
         price.set(money::tidy_price(&price.get_clone()));
         let body = json!({
             "title": title.get_clone(),
@@ -45,10 +44,7 @@ pub fn Sell() -> View {
         spawn_local_scoped(async move {
             match Call::post("/tickets", body).json::<Ticket>(&api).await {
                 Ok(answer) => navigate(&format!("/tickets/{}", answer.body.id)),
-                Err(failure) => {
-                    problems.set(failure.problems);
-                    busy.set(false);
-                }
+                Err(failure) => sending.fail(failure.problems),
             }
         });
     };
@@ -96,8 +92,8 @@ pub fn Show(id: String) -> View {
     let session = use_context::<Session>();
     let ticket = create_signal(None::<Ticket>);
     let quantity = create_signal("1".to_owned());
-    let problems = create_signal(Vec::<Problem>::new());
-    let busy = create_signal(false);
+    let sending = Sending::new();
+    let (problems, busy) = (sending.problems, sending.busy);
     // One key per purchase attempt: reused only when no answer came back, so a retry after a lost
     // connection cannot buy twice, while a new attempt after a refusal is a new order.
     let key = create_signal(new_key());
@@ -113,9 +109,6 @@ pub fn Show(id: String) -> View {
 
     let purchase = move |event: web_sys::SubmitEvent| {
         event.prevent_default();
-        if busy.get() {
-            return;
-        }
         if session.user.with(Option::is_none) {
             navigate("/auth/signin");
             return;
@@ -123,7 +116,9 @@ pub fn Show(id: String) -> View {
         let Some(ticket_id) = ticket.with(|t| t.as_ref().map(|t| t.id.clone())) else {
             return;
         };
-        busy.set(true);
+        if !sending.begin() {
+            return;
+        }
         let body =
             json!({ "ticketId": ticket_id, "quantity": number_or_text(&quantity.get_clone()) });
         let api = config.api_base.clone();
@@ -135,8 +130,7 @@ pub fn Show(id: String) -> View {
                     if !failure.is_network() {
                         key.set(new_key());
                     }
-                    problems.set(failure.problems);
-                    busy.set(false);
+                    sending.fail(failure.problems);
                 }
             }
         });
