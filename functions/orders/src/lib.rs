@@ -6,6 +6,7 @@
 //! announced through the transactional outbox; `relay-orders` publishes what a crash left behind.
 
 pub mod cancel_order;
+pub mod gate;
 pub mod idempotency;
 pub mod list_orders;
 pub mod order;
@@ -59,6 +60,7 @@ pub struct OrderState {
     pub outbox: Outbox,
     pub sessions: Sessions,
     pub hold: Duration,
+    pub gates: std::sync::Arc<gate::HoldGates>,
 }
 
 impl OrderState {
@@ -69,6 +71,7 @@ impl OrderState {
             outbox,
             sessions: settings.sessions,
             hold: settings.hold,
+            gates: std::sync::Arc::default(),
         })
     }
 }

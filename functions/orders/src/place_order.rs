@@ -86,7 +86,10 @@ async fn place(
             &body,
         )?);
     }
-    match state.orders.transact(items).await? {
+    let turn = state.gates.enter(&ticket.id).await;
+    let placed = state.orders.transact(items).await?;
+    drop(turn);
+    match placed {
         Ok(()) => {}
         Err(refused) if refused.failed(0) => return Err(ApiError::rule(RESERVED)),
         Err(refused) => {

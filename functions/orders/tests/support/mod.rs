@@ -29,6 +29,7 @@ impl TestApp {
             outbox: store.outbox.clone(),
             sessions: store.sessions.clone(),
             hold,
+            gates: Default::default(),
         };
         Self { state, store }
     }
