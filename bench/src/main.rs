@@ -19,17 +19,12 @@ mod report;
 mod stats;
 mod sweep;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use serde_json::{Value, json};
 
 use crate::drop::DropSettings;
-
-/// The local stand-in for the session key: devstack's default, never used outside this machine.
-const LOCAL_JWT_KEY: &str = "local-development-key-not-a-secret";
-const TABLE_PREFIX: &str = "ticketing-";
 
 struct Options {
     drop: DropSettings,
@@ -81,32 +76,6 @@ fn options() -> Result<Options, String> {
     Ok(options)
 }
 
-/// What every function reads at start, pointing at the stack's dependencies (as devstack sets it).
-fn function_env(ports: &[u16]) -> BTreeMap<String, String> {
-    let (dynamodb, nats, stripe) = (ports[1], ports[2], ports[3]);
-    [
-        (
-            "AWS_ENDPOINT_URL_DYNAMODB",
-            format!("http://127.0.0.1:{dynamodb}"),
-        ),
-        ("AWS_REGION", "us-east-1".into()),
-        ("AWS_ACCESS_KEY_ID", "local".into()),
-        ("AWS_SECRET_ACCESS_KEY", "local".into()),
-        ("AWS_EC2_METADATA_DISABLED", "true".into()),
-        ("NATS_URL", format!("nats://127.0.0.1:{nats}")),
-        ("STRIPE_API_BASE", format!("http://127.0.0.1:{stripe}")),
-        ("TABLE_PREFIX", TABLE_PREFIX.into()),
-        ("LISTEN_HOST", "127.0.0.1".into()),
-        ("JWT_KEY", LOCAL_JWT_KEY.into()),
-        ("STRIPE_SECRET_KEY", "sk_test_local".into()),
-        ("STRIPE_WEBHOOK_SECRET", "whsec_local_not_a_secret".into()),
-        ("COOKIE_SECURE", "false".into()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect()
-}
-
 fn storefront_size(project: &Path) -> Value {
     std::fs::read_to_string(project.join("target/storefront-size.json"))
         .ok()
@@ -123,9 +92,18 @@ async fn run(options: Options) -> Result<Value, String> {
 
     eprintln!("bench: starting the local stack from {}", bin_dir.display());
     let stack = e2e::Stack::start_from(&bin_dir, &[]).await;
-    let env = function_env(&stack.ports);
+    let env = stack.function_env().await;
     let dynamodb_port = stack.ports[1];
-    let nats_url = env["NATS_URL"].clone();
+    let setting = |name: &str| {
+        env.get(name)
+            .cloned()
+            .ok_or(format!("devstack env does not set {name}"))
+    };
+    let (nats_url, table_prefix, jwt_key) = (
+        setting("NATS_URL")?,
+        setting("TABLE_PREFIX")?,
+        setting("JWT_KEY")?,
+    );
 
     eprintln!(
         "bench: cold start of every function ({} starts each)",
@@ -150,8 +128,8 @@ async fn run(options: Options) -> Result<Value, String> {
         &drop::Stack {
             base_url: &base_url,
             dynamodb_port,
-            table_prefix: TABLE_PREFIX,
-            jwt_key: LOCAL_JWT_KEY,
+            table_prefix: &table_prefix,
+            jwt_key: &jwt_key,
         },
         &options.drop,
     )

@@ -9,6 +9,9 @@
 //! them, and exits with COMMAND's status.
 //!
 //! `devstack functions` lists the function binaries, one per line (benchmarks and checks read it).
+//!
+//! `devstack env` prints, as `NAME=value` lines, the environment the functions get for the ports and
+//! prefix in its own environment (the benchmarks start functions of their own beside a stack).
 
 mod functions;
 mod localstripe;
@@ -23,7 +26,8 @@ use std::time::Duration;
 use settings::Settings;
 use supervisor::Supervisor;
 
-const USAGE: &str = "usage: devstack up | devstack deps -- COMMAND [ARGS…] | devstack functions";
+const USAGE: &str =
+    "usage: devstack up | devstack deps -- COMMAND [ARGS…] | devstack functions | devstack env";
 
 // One thread: children are spawned from it, and PR_SET_PDEATHSIG follows the spawning thread.
 #[tokio::main(flavor = "current_thread")]
@@ -44,6 +48,12 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if args.first().map(String::as_str) == Some("env") {
+        for (name, value) in settings.service_env() {
+            println!("{name}={value}");
+        }
+        return ExitCode::SUCCESS;
+    }
     let mut supervisor = Supervisor::new(settings.run_dir.join("logs"));
     let outcome = match args.first().map(String::as_str) {
         None | Some("up") => up(&settings, &mut supervisor).await,

@@ -17,6 +17,9 @@ const FUNCTION_PORTS: u16 = 40;
 
 pub struct Stack {
     child: Child,
+    bin_dir: PathBuf,
+    /// The port variables devstack was started with.
+    port_env: Vec<(&'static str, String)>,
     base_url: String,
     pub run_dir: PathBuf,
     pub ports: Vec<u16>,
@@ -82,16 +85,22 @@ impl Stack {
         ];
         let run_dir =
             std::env::temp_dir().join(format!("ticketing-e2e-{}-{}", std::process::id(), ports[0]));
+        let port_env: Vec<(&'static str, String)> = [
+            "HTTP_PORT",
+            "DYNAMODB_PORT",
+            "NATS_PORT",
+            "STRIPE_PORT",
+            "FUNCTION_PORT_BASE",
+        ]
+        .into_iter()
+        .zip(ports.iter().map(u16::to_string))
+        .collect();
         let mut command = Command::new(bin_dir.join("devstack"));
         command
             .arg("up")
             .env("PROJECT_DIR", project_dir())
             .env("RUN_DIR", &run_dir)
-            .env("HTTP_PORT", ports[0].to_string())
-            .env("DYNAMODB_PORT", ports[1].to_string())
-            .env("NATS_PORT", ports[2].to_string())
-            .env("STRIPE_PORT", ports[3].to_string())
-            .env("FUNCTION_PORT_BASE", ports[4].to_string())
+            .envs(port_env.iter().map(|(k, v)| (*k, v.as_str())))
             .envs(extra_env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -119,10 +128,27 @@ impl Stack {
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         Self {
             child,
+            bin_dir: bin_dir.to_path_buf(),
+            port_env,
             base_url,
             run_dir,
             ports,
         }
+    }
+
+    /// What a function started beside this stack needs in its environment, as devstack gives it.
+    pub async fn function_env(&self) -> std::collections::BTreeMap<String, String> {
+        let output = Command::new(self.bin_dir.join("devstack"))
+            .arg("env")
+            .envs(self.port_env.iter().map(|(k, v)| (*k, v.as_str())))
+            .output()
+            .await
+            .expect("devstack env");
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter_map(|line| line.split_once('='))
+            .map(|(name, value)| (name.to_owned(), value.to_owned()))
+            .collect()
     }
 
     pub fn url(&self, path: &str) -> String {
