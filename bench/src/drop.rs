@@ -2,7 +2,6 @@
 //! whole local stack running, `in_flight` requests at a time; then a share of the winners pay.
 //! sold − Q must be exactly 0 and no answer may be a 5xx: those two are checked on every run.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -114,15 +113,7 @@ pub async fn run(stack: &Stack<'_>, settings: &DropSettings) -> Result<Value, St
         .await;
     let seconds = started.elapsed().as_secs_f64();
 
-    let mut latencies = stats::latencies();
-    let mut statuses: BTreeMap<String, u64> = BTreeMap::new();
-    for placed in &placed {
-        stats::record(&mut latencies, placed.elapsed);
-        let key = placed
-            .status
-            .map_or("no answer".to_owned(), |s| s.to_string());
-        *statuses.entry(key).or_default() += 1;
-    }
+    let (statuses, latencies) = stats::answers(placed.iter().map(|p| (p.status, p.elapsed)));
     let accepted: Vec<&Placed> = placed.iter().filter(|p| p.status == Some(201)).collect();
     let server_errors: u64 = placed
         .iter()
@@ -205,15 +196,10 @@ async fn pay(
         .buffer_unordered(20)
         .collect()
         .await;
-    let mut latencies = stats::latencies();
-    let mut statuses: BTreeMap<String, u64> = BTreeMap::new();
-    for (status, elapsed) in &outcomes {
-        stats::record(&mut latencies, *elapsed);
-        let key = status.map_or("no answer".to_owned(), |s| s.to_string());
-        *statuses.entry(key).or_default() += 1;
-    }
+    let attempted = outcomes.len();
+    let (statuses, latencies) = stats::answers(outcomes);
     json!({
-        "attempted": outcomes.len(),
+        "attempted": attempted,
         "succeeded": statuses.get("201").copied().unwrap_or(0),
         "statuses": statuses,
         "seconds": started.elapsed().as_secs_f64(),

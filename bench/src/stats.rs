@@ -26,6 +26,20 @@ pub fn record(histogram: &mut Histogram<u64>, elapsed: std::time::Duration) {
     histogram.saturating_record(micros.max(1));
 }
 
+/// HTTP answers by status ("no answer" for none) and their latencies.
+pub fn answers(
+    outcomes: impl IntoIterator<Item = (Option<u16>, std::time::Duration)>,
+) -> (std::collections::BTreeMap<String, u64>, Histogram<u64>) {
+    let mut statuses = std::collections::BTreeMap::new();
+    let mut histogram = latencies();
+    for (status, elapsed) in outcomes {
+        record(&mut histogram, elapsed);
+        let key = status.map_or("no answer".to_owned(), |s| s.to_string());
+        *statuses.entry(key).or_default() += 1;
+    }
+    (statuses, histogram)
+}
+
 /// p50, p95, p99 and max in milliseconds.
 pub fn percentiles(histogram: &Histogram<u64>) -> Value {
     let ms = |q: f64| histogram.value_at_quantile(q) as f64 / 1000.0;

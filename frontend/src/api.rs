@@ -18,6 +18,16 @@ pub struct Problem {
     pub field: Option<String>,
 }
 
+impl Problem {
+    /// A message about the request as a whole, not one field.
+    pub fn general(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            field: None,
+        }
+    }
+}
+
 /// A request that did not succeed: the status (0 when no answer came) and what to tell the user.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Failure {
@@ -29,10 +39,7 @@ impl Failure {
     pub fn message(message: impl Into<String>) -> Self {
         Self {
             status: 0,
-            problems: vec![Problem {
-                message: message.into(),
-                field: None,
-            }],
+            problems: vec![Problem::general(message)],
         }
     }
 
@@ -51,12 +58,9 @@ struct ErrorBody {
 pub fn problems_from(status: u16, body: &str) -> Vec<Problem> {
     match serde_json::from_str::<ErrorBody>(body) {
         Ok(parsed) if !parsed.errors.is_empty() => parsed.errors,
-        _ => vec![Problem {
-            message: format!(
-                "The server sent an unexpected answer (status {status}). Please try again."
-            ),
-            field: None,
-        }],
+        _ => vec![Problem::general(format!(
+            "The server sent an unexpected answer (status {status}). Please try again."
+        ))],
     }
 }
 
@@ -102,6 +106,7 @@ impl<'a> Call<'a> {
                 body,
                 next: reply.next,
             })
+            // A success whose body is not what the route promises is as unexpected as any other.
             .map_err(|_| Failure {
                 status,
                 problems: problems_from(status, ""),
@@ -114,13 +119,11 @@ impl<'a> Call<'a> {
         let init = RequestInit::new();
         init.set_method(self.method);
         init.set_credentials(RequestCredentials::Include);
-        let request = if let Some(body) = &self.body {
+        if let Some(body) = &self.body {
             init.set_body(&JsValue::from_str(&body.to_string()));
-            Request::new_with_str_and_init(&url, &init)
-        } else {
-            Request::new_with_str_and_init(&url, &init)
         }
-        .map_err(|_| Failure::message(NETWORK_DOWN))?;
+        let request = Request::new_with_str_and_init(&url, &init)
+            .map_err(|_| Failure::message(NETWORK_DOWN))?;
         let headers = request.headers();
         if self.body.is_some() {
             let _ = headers.set("Content-Type", "application/json");
