@@ -24,6 +24,22 @@ pub fn every(milliseconds: i32, mut tick: impl FnMut() + 'static) {
     });
 }
 
+/// Calls `refresh` every `milliseconds` while `pending` says so, at most `times` times in all.
+pub fn refresh_while(
+    milliseconds: i32,
+    times: u32,
+    pending: impl Fn() -> bool + 'static,
+    refresh: impl Fn() + 'static,
+) {
+    let mut done = 0;
+    every(milliseconds, move || {
+        if done < times && pending() {
+            done += 1;
+            refresh();
+        }
+    });
+}
+
 /// Milliseconds since the epoch, by the browser's clock.
 pub fn now_millis() -> f64 {
     js_sys::Date::now()

@@ -148,6 +148,10 @@ try {
   await page.getByPlaceholder("exp_year").fill("34");
   await page.getByPlaceholder("cvc").fill("123");
   await page.getByPlaceholder("postal_code").fill("42424");
+  // The countdown ticks every second; what the buyer typed must survive it.
+  await page.waitForTimeout(2_200);
+  const typed = await page.getByPlaceholder("number", { exact: true }).inputValue();
+  expect(typed === "4242424242424242", `the card number was lost while the countdown ran: "${typed}"`);
   await screenshot(page, "order");
   await page.getByRole("button", { name: "Pay" }).click();
 

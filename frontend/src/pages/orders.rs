@@ -14,8 +14,9 @@ use crate::session::require_user;
 use crate::stripe::CardForm;
 use crate::timer;
 
-/// How often a page showing an order that is still settling asks again.
+/// How often a page showing an order that is still settling asks again, and at most how many times.
 const REFRESH_MILLIS: i32 = 2_000;
+const REFRESHES: u32 = 60;
 
 fn status_text(status: &str) -> &str {
     match status {
@@ -53,14 +54,12 @@ pub fn Show(id: String) -> View {
         }
     });
     // An order waiting for the bank moves on by itself; follow it.
-    let mut polls = 0;
-    timer::every(REFRESH_MILLIS, move || {
-        let waiting = order.with(|o| o.as_ref().is_some_and(|o| o.status == "awaiting:payment"));
-        if waiting && polls < 60 {
-            polls += 1;
-            load();
-        }
-    });
+    timer::refresh_while(
+        REFRESH_MILLIS,
+        REFRESHES,
+        move || order.with(|o| o.as_ref().is_some_and(|o| o.status == "awaiting:payment")),
+        load,
+    );
 
     let seconds_left = move || {
         order.with(|o| {
@@ -69,6 +68,11 @@ pub fn Show(id: String) -> View {
                 .map(|expires| ((expires - now.get()) / 1000.0).ceil().max(0.0) as i64)
         })
     };
+
+    let open = move || order.with(|o| o.as_ref().is_some_and(Order::is_open));
+    // Changes only when the order opens or closes for payment, not at every tick of the countdown:
+    // the card form must not be built again while the buyer types.
+    let payable = create_selector(move || open() && seconds_left().is_some_and(|s| s > 0));
 
     view! {
         (match order.get_clone() {
@@ -83,7 +87,7 @@ pub fn Show(id: String) -> View {
                 }
             },
         })
-        (if order.with(|o| o.as_ref().is_some_and(Order::is_open)) {
+        (if open() {
             match seconds_left() {
                 Some(left) if left > 0 => view! {
                     p(class="countdown", role="timer") { "Time left to pay: " (left) " seconds" }
@@ -93,8 +97,10 @@ pub fn Show(id: String) -> View {
         } else {
             view! {}
         })
-        (if order.with(|o| o.as_ref().is_some_and(Order::is_open)) && seconds_left().is_some_and(|s| s > 0) {
-            let order_id = order.with(|o| o.as_ref().map(|o| o.id.clone())).unwrap_or_default();
+        (if payable.get() {
+            let order_id = order
+                .with_untracked(|o| o.as_ref().map(|o| o.id.clone()))
+                .unwrap_or_default();
             view! { PayForm(order_id=order_id, problems=problems) }
         } else {
             view! {}
@@ -124,10 +130,7 @@ fn PayForm(order_id: String, problems: Signal<Vec<Problem>>) -> View {
             .await
             {
                 Ok(form) => card.set(Some(form)),
-                Err(message) => problems.set(vec![Problem {
-                    message,
-                    field: None,
-                }]),
+                Err(message) => problems.set(vec![Problem::general(message)]),
             }
         });
     });
@@ -162,12 +165,7 @@ fn PayForm(order_id: String, problems: Signal<Vec<Problem>>) -> View {
 }
 
 async fn charge(config: &Config, form: &CardForm, order_id: String) -> Result<(), Vec<Problem>> {
-    let as_problems = |message: String| {
-        vec![Problem {
-            message,
-            field: None,
-        }]
-    };
+    let as_problems = |message: String| vec![Problem::general(message)];
     let method = form.payment_method().await.map_err(as_problems)?;
     let body = json!({ "orderId": order_id, "paymentMethodId": method });
     let answer = Call::post("/payments", body)
@@ -210,13 +208,12 @@ pub fn List() -> View {
         }
     });
     // A payment or an expiry just happened may not show yet: follow orders that are still settling.
-    let mut polls = 0;
-    timer::every(REFRESH_MILLIS, move || {
-        if orders.with(|all| all.iter().any(Order::is_settling)) && polls < 60 {
-            polls += 1;
-            load();
-        }
-    });
+    timer::refresh_while(
+        REFRESH_MILLIS,
+        REFRESHES,
+        move || orders.with(|all| all.iter().any(Order::is_settling)),
+        load,
+    );
 
     view! {
         h1 { "My Orders" }
