@@ -7,8 +7,10 @@
 //!
 //! Reply codes follow Knative's data plane: 2xx acks; 404, 408, 409, 429 and 5xx (or no answer) are
 //! retried with exponential backoff, up to the Trigger's attempts; any other 4xx will never work.
-//! What is not delivered is published to `ticketing.deadletter.<type>` with the last error, and only
-//! then acknowledged: an event is never dropped.
+//! What is not delivered, and any message that is not a CloudEvent of its subject's type, is
+//! published with its bytes as they came to `ticketing.deadletter.<the subject it came on>` (the
+//! type, for a well-formed event) with the last error, and only then acknowledged: a message is never
+//! dropped, and poison never holds up the events behind it.
 
 pub mod delivery;
 pub mod routes;

@@ -11,6 +11,7 @@ async fn main() -> ExitCode {
     let mut env = Env::new();
     let prefix = TablePrefix::from_env(&mut env);
     let nats_url = env.required("NATS_URL");
+    let stream = provision::StreamSpec::from_env(&mut env);
     if let Err(err) = env.finish() {
         for problem in err.problems {
             eprintln!("provision: configuration error: {problem}");
@@ -21,8 +22,16 @@ async fn main() -> ExitCode {
         eprintln!("provision: cannot create tables: {err}");
         return ExitCode::FAILURE;
     }
-    if let Err(err) = provision::create_stream(&nats_url, &provision::StreamSpec::default()).await {
-        eprintln!("provision: cannot create the stream: {err}");
+    if let Err(err) = provision::create_stream(&nats_url, &stream).await {
+        // Name the limits: JetStream reserves max bytes of its storage up front and refuses a
+        // stream it cannot reserve for.
+        eprintln!(
+            "provision: cannot create or update the stream {} (max age {} s, max bytes {}; \
+             NATS_STREAM_MAX_AGE_SECONDS / NATS_STREAM_MAX_BYTES change them): {err}",
+            stream.name,
+            stream.max_age.as_secs(),
+            stream.max_bytes
+        );
         return ExitCode::FAILURE;
     }
     tracing::info!(prefix = %prefix.0, "tables and stream are ready");

@@ -25,6 +25,10 @@ pub mod types {
     pub const PAYMENT_CREATED: &str = "ticketing.payment.created";
     pub const PAYMENT_PENDING: &str = "ticketing.payment.pending";
     pub const PAYMENT_FAILED: &str = "ticketing.payment.failed";
+    /// Payments' verdict on `order.expired`: the order was not paid in time and may be cancelled.
+    /// Payments is the one arbiter between "paid" and "expired" (one conditional write on its copy
+    /// of the order), so orders cancels on this event, never on `order.expired` itself.
+    pub const PAYMENT_LAPSED: &str = "ticketing.payment.lapsed";
 
     /// The whole catalogue.
     pub const ALL: &[&str] = &[
@@ -37,12 +41,25 @@ pub mod types {
         PAYMENT_CREATED,
         PAYMENT_PENDING,
         PAYMENT_FAILED,
+        PAYMENT_LAPSED,
     ];
 }
 
 /// The payloads of the catalogue that more than one context reads. Money is in cents.
 pub mod data {
+    use serde::de::DeserializeOwned;
     use serde::{Deserialize, Serialize};
+
+    use crate::validation::{
+        DataRules, LISTING_QUANTITY, ORDER_QUANTITY, PRICE_CENTS, TITLE_CHARS, TOTAL_CENTS,
+    };
+
+    /// A payload that knows the contract's rules for its fields; read it with
+    /// [`CloudEvent::payload`](super::CloudEvent::payload).
+    pub trait EventData: DeserializeOwned {
+        /// Records every rule the payload breaks.
+        fn check(&self, rules: &mut DataRules);
+    }
 
     /// `ticket.created` / `ticket.updated`.
     #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,6 +71,125 @@ pub mod data {
         pub price: i64,
         pub quantity: i64,
         pub user_id: String,
+    }
+
+    impl EventData for TicketData {
+        fn check(&self, rules: &mut DataRules) {
+            rules
+                .id("id", &self.id)
+                .version("version", self.version)
+                .text("title", &self.title, TITLE_CHARS)
+                .range("price", self.price, PRICE_CENTS)
+                .range("quantity", self.quantity, LISTING_QUANTITY)
+                .id("userId", &self.user_id);
+        }
+    }
+
+    /// `order.created`.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct OrderCreatedData {
+        pub id: String,
+        pub version: i64,
+        pub status: String,
+        pub user_id: String,
+        pub expires_at: String,
+        pub quantity: i64,
+        pub ticket: OrderedTicket,
+        pub total: i64,
+    }
+
+    /// The listing an order holds, with the price it was ordered at.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct OrderedTicket {
+        pub id: String,
+        pub price: i64,
+    }
+
+    impl EventData for OrderCreatedData {
+        fn check(&self, rules: &mut DataRules) {
+            rules
+                .id("id", &self.id)
+                .version("version", self.version)
+                .equals("status", &self.status, "created")
+                .id("userId", &self.user_id)
+                .time("expiresAt", &self.expires_at)
+                .range("quantity", self.quantity, ORDER_QUANTITY)
+                .id("ticket.id", &self.ticket.id)
+                .range("ticket.price", self.ticket.price, PRICE_CENTS)
+                .range("total", self.total, TOTAL_CENTS);
+        }
+    }
+
+    /// `order.cancelled` / `order.completed`: `version` is the one the change produced.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct OrderEndedData {
+        pub id: String,
+        pub version: i64,
+        pub quantity: i64,
+        pub ticket: TicketRef,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct TicketRef {
+        pub id: String,
+    }
+
+    impl EventData for OrderEndedData {
+        fn check(&self, rules: &mut DataRules) {
+            rules
+                .id("id", &self.id)
+                .version("version", self.version)
+                .range("quantity", self.quantity, ORDER_QUANTITY)
+                .id("ticket.id", &self.ticket.id);
+        }
+    }
+
+    /// `payment.created`: a PaymentIntent paid the order (`amount` in cents).
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct PaymentCreatedData {
+        pub id: String,
+        pub order_id: String,
+        pub stripe_id: String,
+        pub amount: i64,
+        pub currency: String,
+    }
+
+    /// `payment.pending`: the buyer must authenticate the PaymentIntent (3-D Secure).
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct PaymentPendingData {
+        pub id: String,
+        pub order_id: String,
+        pub stripe_id: String,
+    }
+
+    /// `payment.failed`: the PaymentIntent was declined after all.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct PaymentFailedData {
+        pub id: String,
+        pub order_id: String,
+        pub stripe_id: String,
+        pub reason: String,
+    }
+
+    /// `order.expired` (from the expiry sweep) and `payment.lapsed` (payments' verdict on it).
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct OrderExpiredData {
+        pub order_id: String,
+        pub expires_at: String,
+    }
+
+    impl EventData for OrderExpiredData {
+        fn check(&self, rules: &mut DataRules) {
+            rules
+                .id("orderId", &self.order_id)
+                .time("expiresAt", &self.expires_at);
+        }
     }
 }
 
@@ -105,6 +241,17 @@ impl CloudEvent {
         serde_json::from_value(self.data.clone()).map_err(|err| {
             ApiError::rule(format!("Event data does not match {}: {err}", self.kind))
         })
+    }
+
+    /// The payload as its catalogue type, every rule of the contract checked (ids are ids,
+    /// quantities and prices in range, times readable). Data that does not fit, or breaks a rule,
+    /// will never be handled: that is the 400 which sends the event to the dead letters.
+    pub fn payload<T: data::EventData>(&self) -> Result<T, ApiError> {
+        let payload: T = self.data_as()?;
+        let mut rules = crate::validation::DataRules::new();
+        payload.check(&mut rules);
+        rules.finish(&self.kind)?;
+        Ok(payload)
     }
 
     /// Parses the structured form.

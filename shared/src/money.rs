@@ -9,7 +9,8 @@ pub const PRICE_REQUIRED: &str = "Price must be greater than 0";
 pub const PRICE_DECIMALS: &str = "Price must have at most 2 decimal places";
 pub const PRICE_MAX: &str = "Price must be at most 1000000";
 
-const MAX_CENTS: i64 = 1_000_000 * 100;
+/// The highest price the API takes, in cents.
+pub const MAX_CENTS: i64 = 1_000_000 * 100;
 
 /// Reads a price as cents, or the contract's message for what is wrong with it.
 pub fn parse_price(value: Option<&Value>) -> Result<i64, &'static str> {

@@ -3,6 +3,8 @@
 //! A request DTO is parsed field by field into domain types; each failure is recorded under its
 //! field, and the request is refused with all of them at once.
 
+use std::ops::RangeInclusive;
+
 use crate::error::{ApiError, ErrorEntry};
 use crate::json::JsonBody;
 
@@ -95,6 +97,98 @@ pub fn bounded_text(
     }
 }
 
+/// How many tickets one order may take (the contract: 1 to 10).
+pub const ORDER_QUANTITY: RangeInclusive<i64> = 1..=10;
+/// How many tickets one listing may offer.
+pub const LISTING_QUANTITY: RangeInclusive<i64> = 1..=100_000;
+/// A price in cents: positive, at most what the API takes.
+pub const PRICE_CENTS: RangeInclusive<i64> = 1..=crate::money::MAX_CENTS;
+/// An order's total in cents: the most expensive price times the largest order.
+pub const TOTAL_CENTS: RangeInclusive<i64> = 1..=crate::money::MAX_CENTS * 10;
+/// The longest listing title, in characters.
+pub const TITLE_CHARS: usize = 200;
+
+/// What is wrong with an event's data, field by field. An event that breaks a rule will never
+/// apply, however often it is delivered: [`DataRules::finish`] makes that the 400 which sends it to
+/// the dead letters, naming every problem at once.
+#[derive(Debug, Default)]
+pub struct DataRules {
+    problems: Vec<String>,
+}
+
+impl DataRules {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An id as this system writes them: a UUID in its canonical form (lower-case, hyphenated).
+    /// Any other spelling would name a different item than the producer's.
+    pub fn id(&mut self, field: &str, value: &str) -> &mut Self {
+        let canonical =
+            uuid::Uuid::try_parse(value).is_ok_and(|id| id.hyphenated().to_string() == value);
+        if !canonical {
+            self.problems.push(format!("{field} must be an id"));
+        }
+        self
+    }
+
+    /// A whole number within `range`.
+    pub fn range(&mut self, field: &str, value: i64, range: RangeInclusive<i64>) -> &mut Self {
+        if !range.contains(&value) {
+            self.problems.push(format!(
+                "{field} must be between {} and {}",
+                range.start(),
+                range.end()
+            ));
+        }
+        self
+    }
+
+    /// A version: 0 for a new item, one more for each change.
+    pub fn version(&mut self, field: &str, value: i64) -> &mut Self {
+        self.range(field, value, 0..=i64::MAX)
+    }
+
+    /// An RFC 3339 time after the Unix epoch (timers key on its Unix seconds).
+    pub fn time(&mut self, field: &str, value: &str) -> &mut Self {
+        let readable = crate::time::parse_rfc3339(value).is_some_and(|at| at.unix_timestamp() >= 0);
+        if !readable {
+            self.problems
+                .push(format!("{field} must be an RFC 3339 time"));
+        }
+        self
+    }
+
+    /// Text that is not blank and at most `max` characters long.
+    pub fn text(&mut self, field: &str, value: &str, max: usize) -> &mut Self {
+        if value.trim().is_empty() || value.chars().count() > max {
+            self.problems
+                .push(format!("{field} must be 1 to {max} characters"));
+        }
+        self
+    }
+
+    /// Exactly `expected`.
+    pub fn equals(&mut self, field: &str, value: &str, expected: &str) -> &mut Self {
+        if value != expected {
+            self.problems.push(format!("{field} must be {expected}"));
+        }
+        self
+    }
+
+    /// Nothing broken, or a 400 listing every problem of this `kind` of event.
+    pub fn finish(self, kind: &str) -> Result<(), ApiError> {
+        if self.problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::rule(format!(
+                "Invalid {kind} data: {}",
+                self.problems.join(", ")
+            )))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,5 +242,39 @@ mod tests {
             bounded_text(Some(&json!(5)), 3, "missing", "long"),
             Err("missing")
         );
+    }
+
+    #[test]
+    fn event_data_rules_name_every_broken_field() {
+        let id = uuid::Uuid::now_v7().to_string();
+        let mut rules = DataRules::new();
+        rules
+            .id("id", &id)
+            .range("quantity", 10, ORDER_QUANTITY)
+            .version("version", 0)
+            .time("expiresAt", "2026-11-24T10:00:00Z")
+            .text("title", "Concert", TITLE_CHARS)
+            .equals("status", "created", "created");
+        assert!(rules.finish("e").is_ok());
+
+        let mut rules = DataRules::new();
+        rules
+            .id("id", &id.to_uppercase())
+            .id("ticket.id", "t1")
+            .range("quantity", -1000, ORDER_QUANTITY)
+            .range("quantity", 11, ORDER_QUANTITY)
+            .range("price", 0, PRICE_CENTS)
+            .version("version", -1)
+            .time("expiresAt", "tomorrow")
+            .time("expiresAt", "1969-12-31T23:59:59Z")
+            .text("title", "  ", TITLE_CHARS)
+            .equals("status", "cancelled", "created");
+        let err = rules
+            .finish("ticketing.order.created")
+            .expect_err("refused");
+        assert_eq!(err.status(), axum::http::StatusCode::BAD_REQUEST);
+        let message = err.to_string();
+        assert!(message.starts_with("Invalid ticketing.order.created data: "));
+        assert_eq!(message.matches(", ").count(), 9, "{message}");
     }
 }

@@ -9,6 +9,7 @@ use axum::routing::post;
 use serde_json::json;
 use shared::dynamo::{self, Item, PK, SK};
 use shared::error::ApiError;
+use shared::events::data::OrderExpiredData;
 use shared::events::{CloudEvent, types};
 
 use crate::ExpirationState;
@@ -73,7 +74,10 @@ pub async fn sweep(state: &ExpirationState, now: i64) -> Result<usize, ApiError>
             "expire",
             types::ORDER_EXPIRED,
             &order_id,
-            &json!({"orderId": order_id, "expiresAt": expires_at}),
+            &OrderExpiredData {
+                order_id: order_id.clone(),
+                expires_at,
+            },
         )?;
         let items = vec![
             state.timers.settle(&order_id, state::FIRED)?,

@@ -9,6 +9,7 @@ use axum::routing::post;
 use serde::Deserialize;
 use shared::dynamo::{self, PK, SK, Table, TablePrefix, TableSpec};
 use shared::error::ApiError;
+use shared::events::data::{OrderCreatedData, OrderEndedData};
 use shared::events::{CloudEvent, types};
 
 use crate::ExpirationState;
@@ -117,18 +118,6 @@ pub struct TimerState {
     pub timer_sk: String,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct CreatedData {
-    id: String,
-    expires_at: String,
-}
-
-#[derive(Debug, Deserialize)]
-struct EndedData {
-    id: String,
-}
-
 pub fn arm_router(state: ExpirationState) -> Router {
     Router::new().route("/", post(arm)).with_state(state)
 }
@@ -142,7 +131,9 @@ async fn arm(
     event: CloudEvent,
 ) -> Result<StatusCode, ApiError> {
     event.expect_type(&[types::ORDER_CREATED])?;
-    let order: CreatedData = event.data_as()?;
+    // The whole payload is checked, not only what a timer needs: a timer armed for an order the
+    // contract forbids (a quantity of -1000, a ticket that is no id) would announce its expiry later.
+    let order: OrderCreatedData = event.payload()?;
     let due = shared::time::parse_rfc3339(&order.expires_at)
         .ok_or_else(|| ApiError::rule("order.created with an unreadable expiresAt"))?
         .unix_timestamp();
@@ -181,7 +172,7 @@ async fn disarm(
     event: CloudEvent,
 ) -> Result<StatusCode, ApiError> {
     event.expect_type(&[types::ORDER_CANCELLED, types::ORDER_COMPLETED])?;
-    let order: EndedData = event.data_as()?;
+    let order: OrderEndedData = event.payload()?;
     let Some(current) = state.timers.state_of(&order.id).await? else {
         return Err(ApiError::Conflict(format!(
             "{} arrived before the order's creation",

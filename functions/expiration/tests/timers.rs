@@ -3,7 +3,7 @@
 use axum::Router;
 use expiration::timers::{Timers, state};
 use expiration::{ExpirationState, OUTBOX, TABLES, sweep, timers};
-use serde_json::json;
+use serde_json::{Value, json};
 use shared::events::{CloudEvent, types};
 use shared::testing::{self, TestStore};
 
@@ -27,23 +27,22 @@ impl TestApp {
     }
 
     async fn created(&self, order: &str, expires_at: &str) -> u16 {
-        let event = CloudEvent::new("test", types::ORDER_CREATED, order, &json!({
-            "id": order, "version": 0, "status": "created", "userId": "u", "expiresAt": expires_at,
-            "quantity": 1, "ticket": {"id": "t", "price": 100}, "total": 100
-        }))
-        .expect("event");
+        self.created_with(&created_data(order, expires_at)).await
+    }
+
+    /// `order.created` with exactly this data.
+    async fn created_with(&self, data: &Value) -> u16 {
+        let event = CloudEvent::new("test", types::ORDER_CREATED, "order", data).expect("event");
         self.post(timers::arm_router(self.state.clone()), &event)
             .await
     }
 
     async fn ended(&self, kind: &str, order: &str) -> u16 {
-        let event = CloudEvent::new(
-            "test",
-            kind,
-            order,
-            &json!({"id": order, "version": 1, "quantity": 1, "ticket": {"id": "t"}}),
-        )
-        .expect("event");
+        self.ended_with(kind, &ended_data(order)).await
+    }
+
+    async fn ended_with(&self, kind: &str, data: &Value) -> u16 {
+        let event = CloudEvent::new("test", kind, "order", data).expect("event");
         self.post(timers::disarm_router(self.state.clone()), &event)
             .await
     }
@@ -57,6 +56,19 @@ impl TestApp {
             .expect("armed once")
             .state
     }
+}
+
+/// What orders announces for a new order of one ticket at 1.00.
+fn created_data(order: &str, expires_at: &str) -> Value {
+    json!({
+        "id": order, "version": 0, "status": "created",
+        "userId": uuid::Uuid::now_v7().to_string(), "expiresAt": expires_at,
+        "quantity": 1, "ticket": {"id": uuid::Uuid::now_v7().to_string(), "price": 100}, "total": 100
+    })
+}
+
+fn ended_data(order: &str) -> Value {
+    json!({"id": order, "version": 1, "quantity": 1, "ticket": {"id": uuid::Uuid::now_v7().to_string()}})
 }
 
 fn at(unix: i64) -> String {
@@ -151,4 +163,58 @@ async fn the_expire_function_answers_a_ping_with_what_it_fired() {
     .await;
     assert_eq!(response.status(), 200);
     assert_eq!(testing::json_body(response).await, json!({"expired": 1}));
+}
+
+#[tokio::test]
+async fn an_order_the_contract_forbids_arms_no_timer() {
+    let app = TestApp::start().await;
+    let now = shared::time::unix_now();
+    let order = uuid::Uuid::now_v7().to_string();
+    let good = created_data(&order, &at(now - 1));
+    for (field, value) in [
+        ("quantity", json!(-1000)),
+        ("quantity", json!(0)),
+        ("quantity", json!(11)),
+        ("id", json!("order-1")),
+        ("userId", json!("u")),
+        ("ticket", json!({"id": "t", "price": 100})),
+        (
+            "ticket",
+            json!({"id": uuid::Uuid::now_v7().to_string(), "price": -100}),
+        ),
+        ("total", json!(0)),
+        ("version", json!(-1)),
+        ("expiresAt", json!("soon")),
+        ("expiresAt", json!("1960-01-01T00:00:00Z")),
+        ("status", json!("complete")),
+    ] {
+        let mut data = good.clone();
+        data[field] = value.clone();
+        assert_eq!(app.created_with(&data).await, 400, "{field}: {value}");
+    }
+    assert!(
+        app.state
+            .timers
+            .state_of(&order)
+            .await
+            .expect("read")
+            .is_none(),
+        "no timer was armed"
+    );
+    assert_eq!(
+        sweep::sweep(&app.state, now).await.expect("sweep"),
+        0,
+        "nothing to fire"
+    );
+
+    // A disarm the contract forbids is refused too, not retried as if early.
+    for (field, value) in [("id", json!("order-1")), ("quantity", json!(-1))] {
+        let mut data = ended_data(&order);
+        data[field] = value.clone();
+        assert_eq!(
+            app.ended_with(types::ORDER_CANCELLED, &data).await,
+            400,
+            "{field}: {value}"
+        );
+    }
 }

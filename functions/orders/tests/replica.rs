@@ -95,3 +95,31 @@ async fn an_event_with_data_of_the_wrong_shape_is_refused_for_good() {
         400
     );
 }
+
+#[tokio::test]
+async fn a_ticket_event_the_contract_forbids_is_refused_and_copies_nothing() {
+    let app = TestApp::start().await;
+    let (seller, _) = app.user("seller");
+    let id = uuid::Uuid::now_v7().to_string();
+    for (field, value) in [
+        ("id", serde_json::json!("ticket-1")),
+        ("version", serde_json::json!(-1)),
+        ("title", serde_json::json!("   ")),
+        ("title", serde_json::json!("x".repeat(201))),
+        ("price", serde_json::json!(0)),
+        ("price", serde_json::json!(-2000)),
+        ("quantity", serde_json::json!(0)),
+        ("quantity", serde_json::json!(-1000)),
+        ("userId", serde_json::json!("seller")),
+    ] {
+        let mut event = app.ticket_event(&id, &seller, 0, 5, 2000);
+        event.data[field] = value.clone();
+        assert_eq!(
+            app.deliver(orders::replica::router(app.state.clone()), &event)
+                .await,
+            400,
+            "{field}: {value}"
+        );
+    }
+    assert!(app.state.orders.replica(&id).await.expect("read").is_none());
+}

@@ -12,26 +12,42 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
-use serde::Deserialize;
 use shared::dynamo::{self, PK};
 use shared::error::ApiError;
+use shared::events::data::{OrderCreatedData, OrderEndedData};
 use shared::events::{CloudEvent, types};
 
 use crate::listing::key;
 use crate::{Settings, TicketState};
 
-/// The data every order event carries, as far as a listing cares.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// What an order event tells a listing, from the catalogue payload of the step's event with every
+/// rule of the contract checked: an event that breaks one is a 400 before anything is written.
+#[derive(Debug)]
 pub struct OrderEventData {
     pub id: String,
     pub quantity: i64,
-    pub ticket: TicketRef,
+    pub ticket_id: String,
 }
 
-#[derive(Debug, Deserialize)]
-pub struct TicketRef {
-    pub id: String,
+impl OrderEventData {
+    pub fn of(event: &CloudEvent, step: Step) -> Result<Self, ApiError> {
+        event.expect_type(&[step.event])?;
+        if step.event == types::ORDER_CREATED {
+            let order: OrderCreatedData = event.payload()?;
+            Ok(Self {
+                id: order.id,
+                quantity: order.quantity,
+                ticket_id: order.ticket.id,
+            })
+        } else {
+            let order: OrderEndedData = event.payload()?;
+            Ok(Self {
+                id: order.id,
+                quantity: order.quantity,
+                ticket_id: order.ticket.id,
+            })
+        }
+    }
 }
 
 /// One step of a hold's life, and what it does to the listing's counts.
@@ -101,11 +117,7 @@ async fn apply(
     event: CloudEvent,
     step: Step,
 ) -> Result<StatusCode, ApiError> {
-    event.expect_type(&[step.event])?;
-    let order: OrderEventData = event.data_as()?;
-    if order.quantity <= 0 {
-        return Err(ApiError::rule("Order quantity must be positive"));
-    }
+    let order = OrderEventData::of(&event, step)?;
     let table = state.tickets.table();
     let hold = hold_key(&order.id);
     let hold_write = match step.from {
@@ -115,7 +127,7 @@ async fn apply(
                 .item(PK, dynamo::s(hold.clone()))
                 .item("entity", dynamo::s("hold"))
                 .item("state", dynamo::s(step.to))
-                .item("ticketId", dynamo::s(order.ticket.id.clone()))
+                .item("ticketId", dynamo::s(order.ticket_id.clone()))
                 .item("quantity", dynamo::n(order.quantity))
                 .condition_expression("attribute_not_exists(#pk)")
                 .expression_attribute_names("#pk", PK)
@@ -141,7 +153,7 @@ async fn apply(
     let sold = step.sold * order.quantity;
     let counts = Update::builder()
         .table_name(table)
-        .key(PK, dynamo::s(key(&order.ticket.id)))
+        .key(PK, dynamo::s(key(&order.ticket_id)))
         .update_expression(
             "SET held = held + :held, sold = sold + :sold, available = available - :taken",
         )
@@ -162,7 +174,7 @@ async fn apply(
     if refused.failed(1) && !refused.failed(0) {
         return Err(ApiError::rule(format!(
             "No listing {} for order {}",
-            order.ticket.id, order.id
+            order.ticket_id, order.id
         )));
     }
     explain(&state, &hold, step).await

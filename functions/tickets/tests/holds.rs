@@ -2,6 +2,7 @@
 
 mod support;
 
+use serde_json::json;
 use shared::events::types;
 use support::TestApp;
 
@@ -136,4 +137,78 @@ async fn an_event_that_is_not_a_cloudevent_or_of_another_type_is_refused() {
             .expect("event");
     let response = shared::testing::send(&router, shared::testing::event_request(&wrong)).await;
     assert_eq!(response.status(), 400);
+}
+
+#[tokio::test]
+async fn order_events_the_contract_forbids_are_refused_and_change_nothing() {
+    let app = TestApp::start().await;
+    let (_, seller) = app.user("seller");
+    let id = app.list(&seller, "Drop", 10).await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let order = uuid::Uuid::now_v7().to_string();
+    let created = support::order_data(types::ORDER_CREATED, &order, &id, 2);
+    for (field, value) in [
+        ("quantity", json!(-1000)),
+        ("quantity", json!(0)),
+        ("quantity", json!(11)),
+        ("quantity", json!("2")),
+        ("id", json!("not-an-id")),
+        ("id", json!(order.to_uppercase())),
+        ("ticket", json!({"id": "t1", "price": 2000})),
+        ("ticket", json!({"id": id, "price": 0})),
+        ("ticket", json!({"id": id})),
+        ("total", json!(-4000)),
+        ("expiresAt", json!("tomorrow")),
+        ("version", json!(-1)),
+        ("userId", json!("")),
+        ("status", json!("cancelled")),
+    ] {
+        let mut data = created.clone();
+        data[field] = value.clone();
+        assert_eq!(
+            app.order_event_with(types::ORDER_CREATED, &data).await,
+            400,
+            "{field}: {value}"
+        );
+    }
+    let mut without_total = created.clone();
+    without_total
+        .as_object_mut()
+        .expect("object")
+        .remove("total");
+    assert_eq!(
+        app.order_event_with(types::ORDER_CREATED, &without_total)
+            .await,
+        400
+    );
+    assert_eq!(app.show(&id).await["available"], 10, "nothing was held");
+
+    assert_eq!(
+        app.order_event_with(types::ORDER_CREATED, &created).await,
+        204
+    );
+    for kind in [types::ORDER_CANCELLED, types::ORDER_COMPLETED] {
+        let ended = support::order_data(kind, &order, &id, 2);
+        for (field, value) in [
+            ("quantity", json!(-2)),
+            ("id", json!("x")),
+            ("version", json!(-1)),
+            ("ticket", json!({"id": 7})),
+        ] {
+            let mut data = ended.clone();
+            data[field] = value.clone();
+            assert_eq!(
+                app.order_event_with(kind, &data).await,
+                400,
+                "{kind} {field}: {value}"
+            );
+        }
+    }
+    assert_eq!(
+        app.show(&id).await["available"],
+        8,
+        "only the valid hold counted"
+    );
 }

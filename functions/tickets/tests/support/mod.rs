@@ -74,22 +74,37 @@ impl TestApp {
         ticket_id: &str,
         quantity: i64,
     ) -> u16 {
+        self.order_event_with(kind, &order_data(kind, order_id, ticket_id, quantity))
+            .await
+    }
+
+    /// Delivers an order event with exactly this data to the handler of its type.
+    pub async fn order_event_with(&self, kind: &str, data: &Value) -> u16 {
         let step = match kind {
             types::ORDER_CREATED => holds::HOLD,
             types::ORDER_CANCELLED => holds::RELEASE,
             _ => holds::SELL,
         };
-        let event = CloudEvent::new(
-            "test",
-            kind,
-            order_id,
-            &json!({"id": order_id, "version": 0, "quantity": quantity, "ticket": {"id": ticket_id, "price": 2000}}),
-        )
-        .expect("event");
+        let event = CloudEvent::new("test", kind, "order", data).expect("event");
         let router = shared::routing::finish(holds::router(self.state.clone(), step));
         testing::send(&router, testing::event_request(&event))
             .await
             .status()
             .as_u16()
+    }
+}
+
+/// The data orders announces for an order of `quantity` tickets at 20.00 each.
+pub fn order_data(kind: &str, order_id: &str, ticket_id: &str, quantity: i64) -> Value {
+    if kind == types::ORDER_CREATED {
+        json!({
+            "id": order_id, "version": 0, "status": "created",
+            "userId": uuid::Uuid::now_v7().to_string(),
+            "expiresAt": shared::time::rfc3339(shared::time::now()),
+            "quantity": quantity, "ticket": {"id": ticket_id, "price": 2000},
+            "total": 2000 * quantity,
+        })
+    } else {
+        json!({"id": order_id, "version": 1, "quantity": quantity, "ticket": {"id": ticket_id}})
     }
 }
