@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use serde_json::{Value, json};
+use shared::events::data::{OrderCreatedData, OrderedTicket};
 use shared::events::{CloudEvent, types};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -157,7 +158,19 @@ async fn measure(
                     "bench",
                     types::ORDER_CREATED,
                     &id,
-                    &json!({"id": id, "expiresAt": due}),
+                    &OrderCreatedData {
+                        id: id.clone(),
+                        version: 0,
+                        status: "created".to_owned(),
+                        user_id: uuid::Uuid::now_v7().to_string(),
+                        expires_at: due.clone(),
+                        quantity: 1,
+                        ticket: OrderedTicket {
+                            id: uuid::Uuid::now_v7().to_string(),
+                            price: 2_000,
+                        },
+                        total: 2_000,
+                    },
                 ) else {
                     return 1;
                 };

@@ -1,5 +1,8 @@
-//! What other contexts report about an order: its hold ran out (`order.expired`, from the expiry
-//! sweep: `expire-order`) or it was paid (`payment.created`: `complete-order`).
+//! What other contexts report about an order: its hold ran out unpaid (`payment.lapsed`: payments'
+//! verdict on the expiry sweep's `order.expired`; `expire-order`) or it was paid
+//! (`payment.created`: `complete-order`). Payments decides between the two in one conditional
+//! write, so an order whose payment succeeded in time is never cancelled by expiry, however late
+//! `payment.created` arrives.
 //!
 //! Both are idempotent through the order's own state: an order that already ended is left as it is
 //! and the event answered 2xx.
@@ -10,21 +13,13 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use serde::Deserialize;
 use shared::error::ApiError;
+use shared::events::data::OrderExpiredData;
 use shared::events::{CloudEvent, types};
 use shared::validation::existing_id;
 
 use crate::order::status;
 use crate::store::{self, Ending};
 use crate::{OrderState, Settings};
-
-/// How far ahead of the order's own `expiresAt` an expiry may come (clocks differ a little).
-const CLOCK_SKEW_SECONDS: i64 = 5;
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ExpiredData {
-    order_id: String,
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -100,15 +95,10 @@ async fn expire_order(
     State(state): State<OrderState>,
     event: CloudEvent,
 ) -> Result<StatusCode, ApiError> {
-    event.expect_type(&[types::ORDER_EXPIRED])?;
-    let data: ExpiredData = event.data_as()?;
+    event.expect_type(&[types::PAYMENT_LAPSED])?;
+    let data: OrderExpiredData = event.payload()?;
+    // Payments has decided: the order lapsed unpaid. No clock is consulted again here.
     let order = find(&state, &data.order_id).await?;
-    if order.expires_at_unix > shared::time::unix_now() + CLOCK_SKEW_SECONDS {
-        return Err(ApiError::rule(format!(
-            "Order {} does not expire until {}",
-            order.id, order.expires_at
-        )));
-    }
     store::end(&state, "expire-order", order, Ending::Cancel).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -122,8 +112,9 @@ async fn complete_order(
     let order = find(&state, &data.order_id).await?;
     let ended = store::end(&state, "complete-order", order, Ending::Complete).await?;
     if ended.status == status::CANCELLED {
-        // Payments refunds a payment that raced an expiry; the order stays cancelled.
-        tracing::warn!(order = %ended.id, "payment for a cancelled order");
+        // Only a buyer's cancel can race a payment (expiry waits for payments' verdict); payments
+        // refunds it when `order.cancelled` reaches its paid copy. The order stays cancelled.
+        tracing::warn!(order = %ended.id, "payment for a cancelled order: payments refunds it");
     }
     Ok(StatusCode::NO_CONTENT)
 }

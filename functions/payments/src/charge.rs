@@ -12,14 +12,15 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::json;
 use shared::error::ApiError;
+use shared::events::data::PaymentPendingData;
 use shared::events::{CloudEvent, types};
 use shared::json::JsonBody;
 use shared::session::SignedIn;
 use shared::validation::{Validator, existing_id};
 
 use crate::PaymentState;
-use crate::store::{OrderCopy, payment_key, status};
-use crate::stripe::PaymentIntent;
+use crate::settle::{Settled, settle};
+use crate::store::{OrderCopy, status};
 
 pub const ORDER_ID_REQUIRED: &str = "OrderId must be provided";
 pub const METHOD_REQUIRED: &str = "A payment method is required";
@@ -42,21 +43,38 @@ struct ChargeRequest {
     payment_method: String,
 }
 
+/// Whether `id` looks like something Stripe accepts as a payment method: a PaymentMethod
+/// (`pm_…`), or a Card (`card_…`, what Stripe.js's token flow gives), of Stripe's id alphabet.
+/// Anything else is refused before Stripe is called, so a stray character can never reach a
+/// header, a URL or Stripe's error paths.
+pub fn is_payment_method_id(id: &str) -> bool {
+    let body = id.strip_prefix("pm_").or_else(|| id.strip_prefix("card_"));
+    body.is_some_and(|body| {
+        (1..=200).contains(&body.len())
+            && body.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    })
+}
+
 impl TryFrom<JsonBody> for ChargeRequest {
     type Error = ApiError;
 
     fn try_from(body: JsonBody) -> Result<Self, ApiError> {
         let mut v = Validator::new();
-        let text = |field: &str| {
-            body.str(field)
+        let order_id = v.check(
+            "orderId",
+            body.str("orderId")
                 .map(str::trim)
-                .filter(|t| !t.is_empty() && t.len() <= 255)
+                .filter(|t| !t.is_empty())
                 .map(str::to_owned)
-        };
-        let order_id = v.check("orderId", text("orderId").ok_or(ORDER_ID_REQUIRED));
+                .ok_or(ORDER_ID_REQUIRED),
+        );
         let payment_method = v.check(
             "paymentMethodId",
-            text("paymentMethodId").ok_or(METHOD_REQUIRED),
+            body.str("paymentMethodId")
+                .map(str::trim)
+                .filter(|t| is_payment_method_id(t))
+                .map(str::to_owned)
+                .ok_or(METHOD_REQUIRED),
         );
         v.finish(|| {
             Some(Self {
@@ -72,6 +90,7 @@ fn refusal(order: &OrderCopy, now: i64) -> Option<ApiError> {
     match order.status.as_str() {
         status::COMPLETE => Some(ApiError::rule(ALREADY_PAID)),
         status::CANCELLED => Some(ApiError::rule(CANCELLED)),
+        status::EXPIRED => Some(ApiError::rule(EXPIRED)),
         _ if order.has_expired(now) => Some(ApiError::rule(EXPIRED)),
         _ => None,
     }
@@ -101,14 +120,7 @@ async fn charge(
         .claim_attempt(&order.id, now, ATTEMPT_SECONDS)
         .await?
     {
-        let current = state
-            .payments
-            .order(&order.id)
-            .await?
-            .ok_or(ApiError::NotFound)?;
-        return Err(
-            refusal(&current, now).unwrap_or_else(|| ApiError::Conflict(IN_PROGRESS.to_owned()))
-        );
+        return Err(current_refusal(&state, &order.id, now).await);
     }
     let key = format!("order-{}-{}", order.id, request.payment_method);
     let paid = state
@@ -123,21 +135,29 @@ async fn charge(
         }
     };
     match intent.status.as_str() {
-        "succeeded" => {
-            let payment_id = record_success(&state, &order, &intent, "charge").await?;
-            Ok((
+        // Paid at `now`: the claim, made before expiresAt, is when the buyer paid.
+        "succeeded" => match settle(&state, &order, &intent, now, "charge").await? {
+            Settled::Paid(payment_id) => Ok((
                 StatusCode::CREATED,
                 axum::Json(json!({"id": payment_id, "orderId": order.id, "stripeId": intent.id, "status": "succeeded"})),
             )
-                .into_response())
-        }
+                .into_response()),
+            Settled::Refunded => {
+                state.payments.release_attempt(&order.id).await;
+                Err(current_refusal(&state, &order.id, now).await)
+            }
+        },
         "requires_action" => {
             let payment_id = uuid::Uuid::now_v7().to_string();
             let event = CloudEvent::new(
                 "charge",
                 types::PAYMENT_PENDING,
                 &payment_id,
-                &json!({"id": payment_id, "orderId": order.id, "stripeId": intent.id}),
+                &PaymentPendingData {
+                    id: payment_id.clone(),
+                    order_id: order.id.clone(),
+                    stripe_id: intent.id.clone(),
+                },
             )?;
             // The webhook finishes the job; the order's hold still ends at expiresAt.
             state
@@ -165,52 +185,49 @@ async fn charge(
     }
 }
 
-/// Records a succeeded PaymentIntent once, whichever path (this function or the webhook) sees it
-/// first: the payment, the order copy marked paid, and `payment.created`, in one transaction.
-/// Returns the payment's id (the first recorder's).
-pub async fn record_success(
-    state: &PaymentState,
-    order: &OrderCopy,
-    intent: &PaymentIntent,
-    function: &str,
-) -> Result<String, ApiError> {
-    let payment_id = uuid::Uuid::now_v7().to_string();
-    let event = CloudEvent::new(
-        function,
-        types::PAYMENT_CREATED,
-        &payment_id,
-        &json!({"id": payment_id, "orderId": order.id, "stripeId": intent.id,
-                "amount": intent.amount, "currency": intent.currency}),
-    )?;
-    let items = vec![
-        state.payments.first(
-            payment_key(&intent.id),
-            &[
-                ("id", payment_id.clone()),
-                ("orderId", order.id.clone()),
-                ("status", "succeeded".to_owned()),
-            ],
-        )?,
-        state.payments.mark_paid(&order.id)?,
-        state.outbox.record(&event)?,
-    ];
-    match state.payments.transact(items).await? {
-        Ok(()) => {
-            state.outbox.publish(&[event]).await;
-            Ok(payment_id)
+/// Why the order cannot be paid, as its copy says now (after a refused claim or a refund).
+async fn current_refusal(state: &PaymentState, order_id: &str, now: i64) -> ApiError {
+    match state.payments.order(order_id).await {
+        Ok(Some(current)) => {
+            refusal(&current, now).unwrap_or_else(|| ApiError::Conflict(IN_PROGRESS.to_owned()))
         }
-        // Recorded already, by the other path.
-        Err(refused) if refused.failed(0) => {
-            let recorded: Option<serde_json::Value> = shared::dynamo::get(
-                state.payments.client(),
-                state.payments.table(),
-                payment_key(&intent.id),
-            )
-            .await?;
-            Ok(recorded
-                .and_then(|r| r["id"].as_str().map(str::to_owned))
-                .unwrap_or(payment_id))
+        Ok(None) => ApiError::NotFound,
+        Err(err) => err,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_payment_method_id;
+
+    #[test]
+    fn payment_methods_and_cards_are_payment_method_ids() {
+        for id in [
+            "pm_card_visa",
+            "pm_1Q0PsIJvEtkwdCNYMSaVuRz6",
+            "card_1Abc",
+            "pm_card_chargeDeclined",
+        ] {
+            assert!(is_payment_method_id(id), "{id}");
         }
-        Err(_) => Err(ApiError::Conflict(ALREADY_PAID.to_owned())),
+    }
+
+    #[test]
+    fn tokens_paths_and_odd_characters_are_not() {
+        let long = format!("pm_{}", "a".repeat(201));
+        for id in [
+            "tok_visa",
+            "é",
+            "../v1/charges",
+            "pm\ncard",
+            "\u{0}",
+            "pm_",
+            "pm_a b",
+            "pm_é",
+            "",
+            long.as_str(),
+        ] {
+            assert!(!is_payment_method_id(id), "{id:?}");
+        }
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod charge;
 pub mod order_copy;
+pub mod settle;
 pub mod store;
 pub mod stripe;
 pub mod webhook;

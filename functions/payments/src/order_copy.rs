@@ -1,35 +1,17 @@
 //! `copy-order`: keeps this context's copy of each order from `order.created`, `order.cancelled`
-//! and `order.completed`. A later version replaces an earlier one; an end that comes before the
-//! creation is a 409 for the bridge to retry.
+//! and `order.completed`, and decides `order.expired` (paid or lapsed). A later version replaces an
+//! earlier one; an end that comes before the creation is a 409 for the bridge to retry.
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
-use serde::Deserialize;
-use shared::dynamo::{self, PK};
 use shared::error::ApiError;
+use shared::events::data::{OrderCreatedData, OrderEndedData, OrderExpiredData};
 use shared::events::{CloudEvent, types};
 
 use crate::PaymentState;
-use crate::store::{OrderCopy, order_key, status};
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct CreatedData {
-    id: String,
-    version: i64,
-    user_id: String,
-    expires_at: String,
-    total: i64,
-}
-
-#[derive(Debug, Deserialize)]
-struct EndedData {
-    id: String,
-    version: i64,
-}
+use crate::store::{Copied, Lapse, OrderCopy, order_key, status};
 
 pub fn router(state: PaymentState) -> Router {
     Router::new().route("/", post(copy_order)).with_state(state)
@@ -43,70 +25,116 @@ async fn copy_order(
         types::ORDER_CREATED,
         types::ORDER_CANCELLED,
         types::ORDER_COMPLETED,
+        types::ORDER_EXPIRED,
     ])?;
-    let payments = &state.payments;
-    if event.kind == types::ORDER_CREATED {
-        let order: CreatedData = event.data_as()?;
-        let expires = time_of(&order.expires_at)?;
-        let copy = OrderCopy {
-            pk: order_key(&order.id),
-            id: order.id,
-            user_id: order.user_id,
-            status: status::CREATED.to_owned(),
-            total: order.total,
-            expires_at_unix: expires,
-            version: order.version,
-            attempt_until: None,
-        };
-        let put = payments
-            .client()
-            .put_item()
-            .table_name(payments.table())
-            .set_item(Some(dynamo::item_of(&copy)?))
-            .condition_expression("attribute_not_exists(#pk)")
-            .expression_attribute_names("#pk", PK)
-            .send()
-            .await;
-        return match put {
-            Ok(_) => Ok(StatusCode::NO_CONTENT),
-            Err(err) if dynamo::is_condition_failure(&err) => Ok(StatusCode::NO_CONTENT),
-            Err(err) => Err(dynamo::sdk_error(err)),
-        };
+    match event.kind.as_str() {
+        types::ORDER_CREATED => copy(&state, &event).await,
+        types::ORDER_EXPIRED => lapse(&state, &event).await,
+        _ => end(&state, &event).await,
     }
-    let order: EndedData = event.data_as()?;
+}
+
+/// `order.created`: the copy, once.
+async fn copy(state: &PaymentState, event: &CloudEvent) -> Result<StatusCode, ApiError> {
+    let order: OrderCreatedData = event.payload()?;
+    let copy = OrderCopy {
+        pk: order_key(&order.id),
+        id: order.id,
+        user_id: order.user_id,
+        status: status::CREATED.to_owned(),
+        total: order.total,
+        expires_at_unix: time_of(&order.expires_at)?,
+        version: order.version,
+        attempt_until: None,
+        paid_by: None,
+    };
+    state.payments.insert_copy(&copy).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `order.cancelled` / `order.completed`: a later version replaces an earlier one. A cancellation
+/// of an order this context already has paid (the buyer cancelled while the payment went through)
+/// refunds that payment first: money is never kept for a cancelled order.
+async fn end(state: &PaymentState, event: &CloudEvent) -> Result<StatusCode, ApiError> {
+    let order: OrderEndedData = event.payload()?;
+    let id = order.id;
     let to = if event.kind == types::ORDER_CANCELLED {
         status::CANCELLED
     } else {
         status::COMPLETE
     };
-    let updated = payments
-        .client()
-        .update_item()
-        .table_name(payments.table())
-        .key(PK, dynamo::s(order_key(&order.id)))
-        .update_expression("SET #status = :to, version = :version")
-        .condition_expression("attribute_exists(#pk) AND version < :version")
-        .expression_attribute_names("#pk", PK)
-        .expression_attribute_names("#status", "status")
-        .expression_attribute_values(":to", AttributeValue::S(to.to_owned()))
-        .expression_attribute_values(":version", dynamo::n(order.version))
-        .send()
-        .await;
-    match updated {
-        Ok(_) => Ok(StatusCode::NO_CONTENT),
-        Err(err) if dynamo::is_condition_failure(&err) => match payments.order(&order.id).await? {
-            Some(_) => Ok(StatusCode::NO_CONTENT),
-            None => Err(ApiError::Conflict(format!(
-                "{} before the order's creation",
-                event.kind
-            ))),
+    for _ in 0..3 {
+        match state.payments.apply_end(&id, to, order.version).await? {
+            Copied::Applied | Copied::Stale => return Ok(StatusCode::NO_CONTENT),
+            Copied::NotCopied => {
+                return Err(ApiError::Conflict(format!(
+                    "{} before the order's creation",
+                    event.kind
+                )));
+            }
+            Copied::PaidButCancelled(stripe_id) => {
+                state.stripe.refund(&stripe_id).await?;
+                if state
+                    .payments
+                    .cancel_paid(&id, &stripe_id, order.version)
+                    .await?
+                {
+                    tracing::warn!(order = %id, intent = %stripe_id,
+                        "order cancelled while being paid: payment refunded");
+                    return Ok(StatusCode::NO_CONTENT);
+                }
+            }
+            Copied::Raced => {}
+        }
+    }
+    Err(ApiError::Conflict(
+        "Order copy modified concurrently".to_owned(),
+    ))
+}
+
+/// `order.expired`: payments decides the race between "paid" and "expired" here, in one
+/// conditional write on the copy; only if the order is unpaid does `payment.lapsed` tell orders to
+/// cancel it. A payment attempt in flight is waited for (409: the bridge retries).
+async fn lapse(state: &PaymentState, event: &CloudEvent) -> Result<StatusCode, ApiError> {
+    let data: OrderExpiredData = event.payload()?;
+    let id = data.order_id.clone();
+    let lapsed = CloudEvent::new(
+        "copy-order",
+        types::PAYMENT_LAPSED,
+        &id,
+        &OrderExpiredData {
+            order_id: id.clone(),
+            expires_at: data.expires_at.clone(),
         },
-        Err(err) => Err(dynamo::sdk_error(err)),
+    )?;
+    let record = state.outbox.record(&lapsed)?;
+    match state
+        .payments
+        .lapse(&id, shared::time::unix_now(), record)
+        .await?
+    {
+        Lapse::Lapsed => {
+            state.outbox.publish(&[lapsed]).await;
+            Ok(StatusCode::NO_CONTENT)
+        }
+        Lapse::Paid | Lapse::Ended => Ok(StatusCode::NO_CONTENT),
+        Lapse::AttemptInFlight => Err(ApiError::Conflict(
+            "A payment attempt is in flight".to_owned(),
+        )),
+        Lapse::NotCopied => Err(ApiError::Conflict(
+            "order.expired before the order's creation".to_owned(),
+        )),
+        // Early by more than the skew allowed: the sweep's clock runs ahead. Its timer has fired
+        // and will not fire again, so this event is retried (409) until it is due, never dropped.
+        Lapse::NotDue => Err(ApiError::Conflict(format!(
+            "Order {id} does not expire until after {}",
+            data.expires_at
+        ))),
     }
 }
 
 fn time_of(text: &str) -> Result<i64, ApiError> {
     shared::time::parse_rfc3339(text)
         .map(|t| t.unix_timestamp())
-        .ok_or_else(|| ApiError::rule("order.created with an unreadable expiresAt"))
+        .ok_or_else(|| ApiError::rule("Event with an unreadable expiresAt"))
 }

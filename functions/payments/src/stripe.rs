@@ -9,7 +9,10 @@ use sha2::Sha256;
 use shared::config::{Env, FromEnv};
 use shared::error::ApiError;
 
-const TIMEOUT: Duration = Duration::from_secs(20);
+/// Every Stripe call's deadline: a stalled Stripe is a 503 within seconds, well inside the payment
+/// attempt's claim (`charge::ATTEMPT_SECONDS`), so an attempt always ends before its claim lapses.
+const TIMEOUT: Duration = Duration::from_secs(8);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How old a webhook's signature timestamp may be.
 pub const SIGNATURE_TOLERANCE_SECONDS: i64 = 300;
 
@@ -83,6 +86,10 @@ pub enum StripeError {
     Unreachable(String),
     #[error("Stripe refused the request ({status}): {message}")]
     Refused { status: u16, message: String },
+    /// The PaymentIntent's money went back already (a refund older than Stripe's idempotency
+    /// window of 24 h).
+    #[error("already refunded")]
+    AlreadyRefunded,
 }
 
 impl From<StripeError> for ApiError {
@@ -93,7 +100,19 @@ impl From<StripeError> for ApiError {
             StripeError::Refused { status, .. } if status == 429 || status >= 500 => {
                 ApiError::unavailable(err)
             }
-            StripeError::Refused { .. } => ApiError::internal(err),
+            // The request named something Stripe does not have or cannot use (a payment method
+            // that does not exist, a card that cannot be charged): the buyer's to fix, with
+            // Stripe's own words.
+            StripeError::Refused {
+                status: 400 | 404,
+                message,
+            } => ApiError::Rule(message),
+            // Two requests with one idempotency key at once: the other one is paying.
+            StripeError::Refused { status: 409, .. } => {
+                ApiError::Conflict("A payment for this order is in progress".to_owned())
+            }
+            // 401/403 (our key), anything else: ours to fix, not the buyer's.
+            StripeError::Refused { .. } | StripeError::AlreadyRefunded => ApiError::internal(err),
         }
     }
 }
@@ -106,7 +125,10 @@ pub struct Stripe {
 
 impl Stripe {
     pub fn new(settings: StripeSettings) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder().timeout(TIMEOUT).build()?;
+        let http = reqwest::Client::builder()
+            .timeout(TIMEOUT)
+            .connect_timeout(CONNECT_TIMEOUT)
+            .build()?;
         Ok(Self { http, settings })
     }
 
@@ -135,13 +157,19 @@ impl Stripe {
             .await
     }
 
-    /// Refunds a PaymentIntent in full.
-    pub async fn refund(&self, payment_intent: &str) -> Result<(), StripeError> {
+    /// Refunds a PaymentIntent in full, once: the idempotency key makes a repeat return the first
+    /// refund, and a repeat after Stripe forgot the key finds it refunded already. Any failure is
+    /// an outage to retry (503), never the caller's fault: money owed back must not be given up on
+    /// because of an answer it could not act on.
+    pub async fn refund(&self, payment_intent: &str) -> Result<(), ApiError> {
         let key = format!("refund-{payment_intent}");
-        let _: serde_json::Value = self
+        let refunded: Result<serde_json::Value, _> = self
             .post("/v1/refunds", &[("payment_intent", payment_intent)], &key)
-            .await?;
-        Ok(())
+            .await;
+        match refunded {
+            Ok(_) | Err(StripeError::AlreadyRefunded) => Ok(()),
+            Err(err) => Err(ApiError::unavailable(err)),
+        }
     }
 
     async fn post<T: serde::de::DeserializeOwned>(
@@ -175,12 +203,17 @@ impl Stripe {
                 message: format!("unreadable answer: {e}"),
             });
         }
-        let message = serde_json::from_slice::<ErrorEnvelope>(&bytes)
+        let error = serde_json::from_slice::<ErrorEnvelope>(&bytes)
             .ok()
-            .and_then(|e| e.error.message)
+            .map(|e| e.error);
+        let code = error.as_ref().and_then(|e| e.code.clone());
+        let message = error
+            .and_then(|e| e.message)
             .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned());
         if status == 402 {
             Err(StripeError::Declined(message))
+        } else if code.as_deref() == Some("charge_already_refunded") {
+            Err(StripeError::AlreadyRefunded)
         } else {
             Err(StripeError::Refused { status, message })
         }
@@ -203,7 +236,7 @@ pub fn signature_is_valid(secret: &str, header: &str, body: &[u8], now: i64) -> 
     let Some(timestamp) = timestamp else {
         return false;
     };
-    if (now - timestamp).abs() > SIGNATURE_TOLERANCE_SECONDS {
+    if now.abs_diff(timestamp) > SIGNATURE_TOLERANCE_SECONDS.unsigned_abs() {
         return false;
     }
     signatures.iter().any(|signature| {

@@ -2,8 +2,8 @@
 //!
 //! The signature is checked over the raw body before anything else; each Stripe event is handled
 //! once (`stripe-event#<id>`, written in the same transaction as its effects). A PaymentIntent that
-//! succeeds for an order already cancelled or past its `expiresAt` is refunded, and the order stays
-//! cancelled.
+//! succeeds for an order already cancelled, lapsed, paid, or after its `expiresAt` is refunded
+//! ([`crate::settle`]), and the order stays as it was.
 
 use axum::Router;
 use axum::body::Bytes;
@@ -11,13 +11,14 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use serde::Deserialize;
-use serde_json::json;
 use shared::error::ApiError;
+use shared::events::data::PaymentFailedData;
 use shared::events::{CloudEvent, types};
+use shared::validation::existing_id;
 
 use crate::PaymentState;
-use crate::charge::record_success;
-use crate::store::{payment_key, status, stripe_event_key};
+use crate::settle::settle;
+use crate::store::{status, stripe_event_key};
 use crate::stripe::{PaymentIntent, signature_is_valid};
 
 pub const BAD_SIGNATURE: &str = "Invalid Stripe signature";
@@ -33,6 +34,9 @@ struct StripeEvent {
     id: String,
     #[serde(rename = "type")]
     kind: String,
+    /// When Stripe made the event (unix seconds): for `payment_intent.succeeded`, when it was paid.
+    #[serde(default)]
+    created: Option<i64>,
     data: EventData,
 }
 
@@ -58,21 +62,35 @@ async fn webhook(
     if state.payments.exists(stripe_event_key(&event.id)).await? {
         return Ok(StatusCode::OK);
     }
-    match event.kind.as_str() {
-        "payment_intent.succeeded" => succeeded(&state, &event).await,
-        "payment_intent.payment_failed" => failed(&state, &event).await,
-        _ => Ok(StatusCode::OK),
+    const SUCCEEDED: &str = "payment_intent.succeeded";
+    if ![SUCCEEDED, "payment_intent.payment_failed"].contains(&event.kind.as_str()) {
+        return Ok(StatusCode::OK);
+    }
+    let (intent, order_id) = match intent_of(&event) {
+        Ok(found) => found,
+        // Signed by Stripe but about nothing of ours (another integration's PaymentIntent): logged,
+        // and acknowledged so that Stripe stops sending it.
+        Err(reason) => {
+            tracing::warn!(event = %event.id, %reason, "webhook event ignored");
+            return remember(&state, &event).await;
+        }
+    };
+    if event.kind == SUCCEEDED {
+        succeeded(&state, &event, intent, order_id).await
+    } else {
+        failed(&state, &event, intent, order_id).await
     }
 }
 
-fn intent_of(event: &StripeEvent) -> Result<(PaymentIntent, String), ApiError> {
-    let intent: PaymentIntent = serde_json::from_value(event.data.object.clone())
-        .map_err(|_| ApiError::rule("Not a PaymentIntent"))?;
+/// The PaymentIntent an event is about, and the id of the order it pays.
+fn intent_of(event: &StripeEvent) -> Result<(PaymentIntent, String), &'static str> {
+    let intent: PaymentIntent =
+        serde_json::from_value(event.data.object.clone()).map_err(|_| "not a PaymentIntent")?;
     let order_id = intent
         .metadata
         .get("orderId")
-        .cloned()
-        .ok_or_else(|| ApiError::rule("PaymentIntent without an orderId"))?;
+        .and_then(|id| existing_id(id).ok())
+        .ok_or("a PaymentIntent without an order id")?;
     Ok((intent, order_id))
 }
 
@@ -87,42 +105,38 @@ async fn remember(state: &PaymentState, event: &StripeEvent) -> Result<StatusCod
     Ok(StatusCode::OK)
 }
 
-async fn succeeded(state: &PaymentState, event: &StripeEvent) -> Result<StatusCode, ApiError> {
-    let (intent, order_id) = intent_of(event)?;
+/// Pays the order, or refunds the payment if the order can no longer take it ([`settle`]).
+async fn succeeded(
+    state: &PaymentState,
+    event: &StripeEvent,
+    intent: PaymentIntent,
+    order_id: String,
+) -> Result<StatusCode, ApiError> {
     // Not copied yet: Stripe delivers again later.
     let order = state
         .payments
         .order(&order_id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    if state.payments.exists(payment_key(&intent.id)).await? {
-        return remember(state, event).await;
+    let now = shared::time::unix_now();
+    // `charge` is still settling its own attempt (claimed before expiresAt, whatever Stripe's
+    // clock says of the success): let it, and hear this again later.
+    if order.status == status::CREATED && order.attempt_until.is_some_and(|until| until >= now) {
+        return Err(ApiError::Conflict(
+            "A payment for this order is in progress".to_owned(),
+        ));
     }
-    let late = order.status == status::CANCELLED
-        || (order.status == status::CREATED && order.has_expired(shared::time::unix_now()));
-    if late || order.status == status::COMPLETE {
-        // Cancelled, expired, or paid by another PaymentIntent: the money goes back.
-        state.stripe.refund(&intent.id).await?;
-        let items = vec![
-            state.payments.first(stripe_event_key(&event.id), &[])?,
-            state.payments.first(
-                payment_key(&intent.id),
-                &[
-                    ("orderId", order_id.clone()),
-                    ("status", "refunded".to_owned()),
-                ],
-            )?,
-        ];
-        let _ = state.payments.transact(items).await?;
-        tracing::warn!(order = %order_id, intent = %intent.id, "late payment refunded");
-        return Ok(StatusCode::OK);
-    }
-    record_success(state, &order, &intent, "stripe-webhook").await?;
+    let paid_at = event.created.unwrap_or(now);
+    settle(state, &order, &intent, paid_at, "stripe-webhook").await?;
     remember(state, event).await
 }
 
-async fn failed(state: &PaymentState, event: &StripeEvent) -> Result<StatusCode, ApiError> {
-    let (intent, order_id) = intent_of(event)?;
+async fn failed(
+    state: &PaymentState,
+    event: &StripeEvent,
+    intent: PaymentIntent,
+    order_id: String,
+) -> Result<StatusCode, ApiError> {
     let reason = intent
         .last_payment_error
         .as_ref()
@@ -133,7 +147,12 @@ async fn failed(state: &PaymentState, event: &StripeEvent) -> Result<StatusCode,
         "stripe-webhook",
         types::PAYMENT_FAILED,
         &payment_id,
-        &json!({"id": payment_id, "orderId": order_id, "stripeId": intent.id, "reason": reason}),
+        &PaymentFailedData {
+            id: payment_id.clone(),
+            order_id,
+            stripe_id: intent.id.clone(),
+            reason,
+        },
     )?;
     let items = vec![
         state.payments.first(stripe_event_key(&event.id), &[])?,

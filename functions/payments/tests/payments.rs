@@ -9,6 +9,8 @@ use shared::events::{CloudEvent, types};
 use shared::testing::{self, TestStore};
 
 const SECRET: &str = "whsec_payments_test";
+/// The listing every test order is for.
+const TICKET: &str = "01936f4e-5a2b-7c3d-8e4f-5a6b7c8d9e0f";
 
 struct TestApp {
     state: PaymentState,
@@ -51,7 +53,7 @@ impl TestApp {
                 .expect("time");
         let event = CloudEvent::new("test", types::ORDER_CREATED, &id, &json!({
             "id": id, "version": 0, "status": "created", "userId": buyer, "expiresAt": shared::time::rfc3339(expires),
-            "quantity": 1, "ticket": {"id": "t", "price": 1500}, "total": 1500
+            "quantity": 1, "ticket": {"id": TICKET, "price": 1500}, "total": 1500
         }))
         .expect("event");
         assert_eq!(
@@ -67,7 +69,7 @@ impl TestApp {
             "test",
             kind,
             order,
-            &json!({"id": order, "version": version, "quantity": 1, "ticket": {"id": "t"}}),
+            &json!({"id": order, "version": version, "quantity": 1, "ticket": {"id": TICKET}}),
         )
         .expect("event");
         self.post_event(order_copy::router(self.state.clone()), &event)
@@ -98,6 +100,22 @@ impl TestApp {
             .expect("request");
         testing::send(&api, request).await.status().as_u16()
     }
+}
+
+/// A real PaymentIntent in localstripe, paid by card, for `order`; its id.
+async fn paid_intent(cents: i64, order: &str) -> String {
+    let intent: Value = reqwest::Client::new()
+        .post(format!("{}/v1/payment_intents", std::env::var("STRIPE_API_BASE").expect("base")))
+        .basic_auth("sk_test_local", Some(""))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("amount={cents}&currency=usd&payment_method=pm_card_visa&confirm=true&metadata[orderId]={order}"))
+        .send()
+        .await
+        .expect("create intent")
+        .json()
+        .await
+        .expect("json");
+    intent["id"].as_str().expect("pi").to_owned()
 }
 
 fn error(message: &str) -> Value {
@@ -285,18 +303,8 @@ async fn a_payment_that_succeeds_after_cancellation_is_refunded_and_not_announce
     let order = app.order(&buyer, 600).await;
     assert_eq!(app.end(types::ORDER_CANCELLED, &order, 1).await, 204);
     // A real PaymentIntent in localstripe, paid after the order ended.
-    let intent: Value = reqwest::Client::new()
-        .post(format!("{}/v1/payment_intents", std::env::var("STRIPE_API_BASE").expect("base")))
-        .basic_auth("sk_test_local", Some(""))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("amount=1500&currency=usd&payment_method=pm_card_visa&confirm=true&metadata[orderId]={order}"))
-        .send()
-        .await
-        .expect("create intent")
-        .json()
-        .await
-        .expect("json");
-    let pi = intent["id"].as_str().expect("pi");
+    let intent = paid_intent(1500, &order).await;
+    let pi = intent.as_str();
     let body = succeeded_event("evt_late", pi, &order);
     assert_eq!(
         app.webhook(
@@ -352,4 +360,234 @@ async fn order_ends_before_the_copy_are_retried_and_duplicates_change_nothing() 
         .await,
         (400, error("Order is already paid"))
     );
+}
+
+impl TestApp {
+    async fn expire(&self, order: &str) -> u16 {
+        let event = CloudEvent::new(
+            "test",
+            types::ORDER_EXPIRED,
+            order,
+            &json!({"orderId": order, "expiresAt": "2026-01-01T00:00:00Z"}),
+        )
+        .expect("event");
+        self.post_event(order_copy::router(self.state.clone()), &event)
+            .await
+    }
+
+    async fn copy_status(&self, order: &str) -> String {
+        self.state
+            .payments
+            .order(order)
+            .await
+            .expect("read")
+            .expect("copy")
+            .status
+    }
+
+    async fn refunds_of(&self, intent: &str) -> usize {
+        let refunds: Value = reqwest::Client::new()
+            .get(format!(
+                "{}/v1/refunds",
+                std::env::var("STRIPE_API_BASE").expect("base")
+            ))
+            .basic_auth("sk_test_local", Some(""))
+            .send()
+            .await
+            .expect("list refunds")
+            .json()
+            .await
+            .expect("json");
+        refunds["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .filter(|r| r["payment_intent"] == intent)
+            .count()
+    }
+}
+
+#[tokio::test]
+async fn a_payment_made_in_time_wins_over_an_expiry_that_arrives_later() {
+    let app = TestApp::start().await;
+    let (buyer, bearer) = app.user();
+    let order = app.order(&buyer, 2).await;
+    let (status, _) = app
+        .pay(
+            &bearer,
+            json!({"orderId": order, "paymentMethodId": "pm_card_visa"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    // The sweep's event comes after expiresAt, before orders has heard of the payment.
+    assert_eq!(app.expire(&order).await, 204);
+    assert_eq!(app.expire(&order).await, 204);
+    assert!(
+        app.store
+            .events
+            .events(types::PAYMENT_LAPSED)
+            .await
+            .is_empty(),
+        "a paid order is never let lapse"
+    );
+    assert_eq!(app.copy_status(&order).await, "complete");
+}
+
+#[tokio::test]
+async fn an_unpaid_order_lapses_once_and_can_no_longer_be_paid() {
+    let app = TestApp::start().await;
+    let (buyer, bearer) = app.user();
+    let order = app.order(&buyer, -1).await;
+    assert_eq!(app.expire(&order).await, 204);
+    assert_eq!(app.expire(&order).await, 204);
+    let lapsed = app.store.events.events(types::PAYMENT_LAPSED).await;
+    assert_eq!(lapsed.len(), 1);
+    assert_eq!(lapsed[0].data["orderId"], order.as_str());
+    assert_eq!(
+        app.pay(
+            &bearer,
+            json!({"orderId": order, "paymentMethodId": "pm_card_visa"})
+        )
+        .await,
+        (400, error("Order has expired"))
+    );
+}
+
+#[tokio::test]
+async fn an_expiry_waits_while_a_payment_attempt_is_in_flight() {
+    let app = TestApp::start().await;
+    let (buyer, _) = app.user();
+    let order = app.order(&buyer, 1).await;
+    let now = shared::time::unix_now();
+    assert!(
+        app.state
+            .payments
+            .claim_attempt(&order, now, 60)
+            .await
+            .expect("claim")
+    );
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(app.expire(&order).await, 409, "retried after the attempt");
+    app.state.payments.release_attempt(&order).await;
+    assert_eq!(app.expire(&order).await, 204);
+    assert_eq!(
+        app.store.events.events(types::PAYMENT_LAPSED).await.len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn an_expiry_ahead_of_time_or_before_the_copy_is_not_applied() {
+    let app = TestApp::start().await;
+    let (buyer, _) = app.user();
+    let order = app.order(&buyer, 600).await;
+    assert_eq!(app.expire(&order).await, 409, "retried until it is due");
+    let unknown = uuid::Uuid::now_v7().to_string();
+    assert_eq!(app.expire(&unknown).await, 409);
+    assert_eq!(app.expire("not-an-id").await, 400);
+    assert_eq!(app.copy_status(&order).await, "created");
+}
+
+#[tokio::test]
+async fn an_order_cancelled_while_its_payment_went_through_is_refunded_once() {
+    let app = TestApp::start().await;
+    let (buyer, bearer) = app.user();
+    let order = app.order(&buyer, 600).await;
+    let (status, paid) = app
+        .pay(
+            &bearer,
+            json!({"orderId": order, "paymentMethodId": "pm_card_visa"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let intent = paid["stripeId"].as_str().expect("stripe id");
+    // The buyer's cancel reached orders before `payment.created` did.
+    assert_eq!(app.end(types::ORDER_CANCELLED, &order, 1).await, 204);
+    assert_eq!(app.end(types::ORDER_CANCELLED, &order, 1).await, 204);
+    assert_eq!(app.copy_status(&order).await, "cancelled");
+    assert_eq!(app.refunds_of(intent).await, 1);
+}
+
+#[tokio::test]
+async fn a_webhook_payment_of_another_amount_is_refunded_not_recorded() {
+    let app = TestApp::start().await;
+    let (buyer, _) = app.user();
+    let order = app.order(&buyer, 600).await;
+    let intent = paid_intent(1, &order).await;
+    let pi = intent.as_str();
+    let body = json!({"id": "evt_cent", "object": "event", "type": "payment_intent.succeeded",
+        "data": {"object": {"id": pi, "object": "payment_intent", "status": "succeeded",
+                            "amount": 1, "currency": "usd", "metadata": {"orderId": order}}}})
+    .to_string();
+    let signature = sign(SECRET, body.as_bytes(), shared::time::unix_now());
+    assert_eq!(app.webhook(&body, &signature).await, 200);
+    assert!(
+        app.store
+            .events
+            .events(types::PAYMENT_CREATED)
+            .await
+            .is_empty()
+    );
+    assert_eq!(app.copy_status(&order).await, "created");
+    assert_eq!(app.refunds_of(pi).await, 1);
+}
+
+#[tokio::test]
+async fn payment_methods_that_are_not_stripe_ids_are_refused_before_stripe() {
+    let app = TestApp::start().await;
+    let (buyer, bearer) = app.user();
+    let order = app.order(&buyer, 600).await;
+    for method in ["tok_visa", "é", "../v1/charges", "pm\ncard", "\u{0}"] {
+        assert_eq!(
+            app.pay(
+                &bearer,
+                json!({"orderId": order, "paymentMethodId": method})
+            )
+            .await,
+            (
+                400,
+                json!({"errors": [{"message": "A payment method is required", "field": "paymentMethodId"}]})
+            ),
+            "{method:?}"
+        );
+    }
+    // Well-formed, but Stripe has no such method: Stripe's 4xx is the buyer's, never a 5xx.
+    let (status, body) = app
+        .pay(
+            &bearer,
+            json!({"orderId": order, "paymentMethodId": "pm_no_such_method"}),
+        )
+        .await;
+    assert!((400..500).contains(&status), "{status} {body}");
+    // A malformed order id names nothing.
+    assert_eq!(
+        app.pay(
+            &bearer,
+            json!({"orderId": "not-an-id", "paymentMethodId": "pm_card_visa"})
+        )
+        .await,
+        (404, error("Not Found"))
+    );
+}
+
+#[tokio::test]
+async fn a_webhook_waits_while_the_charge_that_made_its_payment_is_still_settling() {
+    let app = TestApp::start().await;
+    let (buyer, _) = app.user();
+    let order = app.order(&buyer, 600).await;
+    let now = shared::time::unix_now();
+    assert!(
+        app.state
+            .payments
+            .claim_attempt(&order, now, 60)
+            .await
+            .expect("claim")
+    );
+    let body = succeeded_event("evt_settling", "pi_settling", &order);
+    let signature = sign(SECRET, body.as_bytes(), now);
+    assert_eq!(app.webhook(&body, &signature).await, 409, "Stripe retries");
+    app.state.payments.release_attempt(&order).await;
+    assert_eq!(app.webhook(&body, &signature).await, 200);
+    assert_eq!(app.copy_status(&order).await, "complete");
 }
