@@ -9,6 +9,7 @@ pub mod config;
 pub mod dynamo;
 pub mod error;
 pub mod events;
+pub mod idempotency;
 pub mod json;
 pub mod money;
 pub mod outbox;

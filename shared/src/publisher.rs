@@ -17,6 +17,9 @@ use crate::events::CloudEvent;
 const ACK_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long a first publish waits for the background connection to come up.
 const FIRST_CONNECT_WAIT: Duration = Duration::from_millis(750);
+/// How long a publish may take in all: the first connection, handing the message to the client
+/// (which waits when its queue to a stalled server is full), and the acknowledgement.
+const PUBLISH_DEADLINE: Duration = Duration::from_secs(2);
 
 /// `NATS_URL` and `EVENT_SUBJECT_PREFIX` (empty in production; tests use their own prefix and
 /// stream so that they never see one another's events).
@@ -82,8 +85,14 @@ impl Publisher {
         &self.settings
     }
 
-    /// Publishes one event and waits for JetStream to store it.
+    /// Publishes one event and waits for JetStream to store it, for at most [`PUBLISH_DEADLINE`].
     pub async fn publish(&self, event: &CloudEvent) -> Result<(), PublishError> {
+        tokio::time::timeout(PUBLISH_DEADLINE, self.publish_and_wait(event))
+            .await
+            .map_err(|_| PublishError::NotAcknowledged("timed out".to_owned()))?
+    }
+
+    async fn publish_and_wait(&self, event: &CloudEvent) -> Result<(), PublishError> {
         self.wait_for_first_connection().await?;
         let payload = event
             .to_json()

@@ -39,6 +39,7 @@ where
     telemetry::init();
     let mut env = Env::new();
     let listen = Listen::from_env(&mut env);
+    let deadline = routing::RequestDeadline::from_env(&mut env);
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
         // The Lambda runtime panics without these; Lambda always sets them, a hand-made
         // environment may not.
@@ -57,7 +58,7 @@ where
     };
     runtime.block_on(async {
         let router = match build(settings).await.into_app() {
-            Ok(router) => routing::finish(router),
+            Ok(router) => routing::finish_within(router, deadline),
             Err(err) => {
                 eprintln!("{name}: cannot start: {err}");
                 return ExitCode::FAILURE;

@@ -308,11 +308,28 @@ pub async fn json_body(response: Response<Body>) -> serde_json::Value {
 /// A client configured like the real one but pointed at a port where nothing listens: for the
 /// "DynamoDB is unreachable" path, which the real DynamoDB Local cannot be made to produce on demand.
 pub async fn unreachable_client() -> Client {
+    client_at("http://127.0.0.1:9").await
+}
+
+/// A client configured like the real one but pointed at a port that accepts connections and never
+/// answers: what a frozen DynamoDB (a stopped process, a hung host) looks like to a function. The
+/// listener must live as long as the client is used.
+pub async fn stalled_client() -> (Client, std::net::TcpListener) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a silent port");
+    let port = listener.local_addr().expect("its address").port();
+    (
+        client_at(&format!("http://127.0.0.1:{port}")).await,
+        listener,
+    )
+}
+
+async fn client_at(endpoint: &str) -> Client {
     let base = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(dynamo::timeouts())
         .load()
         .await;
     let config = aws_sdk_dynamodb::config::Builder::from(&base)
-        .endpoint_url("http://127.0.0.1:9")
+        .endpoint_url(endpoint)
         .build();
     Client::from_conf(config)
 }
