@@ -54,7 +54,7 @@ fn healthz_ok(addr: SocketAddr) -> bool {
 
 /// A `/proc/<pid>/status` figure in KB: `VmRSS` (all resident), `RssFile` (pages of the binary and
 /// libraries) or `RssAnon` (heap and stacks).
-fn status_kb(pid: u32, field: &str) -> u64 {
+pub(crate) fn status_kb(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|status| {
@@ -75,15 +75,15 @@ fn rss_kb(pid: u32) -> u64 {
 }
 
 /// A function that has just answered its first 200.
-struct Started {
+pub(crate) struct Started {
     ms: f64,
-    child: Child,
-    addr: SocketAddr,
+    pub(crate) child: Child,
+    pub(crate) addr: SocketAddr,
     rss_kb: u64,
 }
 
 /// One start: milliseconds to the first 200, the running child, and its resident memory then.
-fn start_once(binary: &Path, env: &BTreeMap<String, String>) -> Result<Started, String> {
+pub(crate) fn start_once(binary: &Path, env: &BTreeMap<String, String>) -> Result<Started, String> {
     let port = free_port().map_err(|e| e.to_string())?;
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let started = Instant::now();
@@ -126,7 +126,7 @@ fn start_once(binary: &Path, env: &BTreeMap<String, String>) -> Result<Started, 
     }
 }
 
-fn stop(mut child: Child) {
+pub(crate) fn stop(mut child: Child) {
     let _ = child.kill();
     let _ = child.wait();
 }

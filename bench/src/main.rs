@@ -8,13 +8,15 @@
 //!
 //! `bench --report` renders `latest.md` again from `latest.json`.
 //! Flags: `--buyers N` (2000), `--tickets Q` (500), `--in-flight N` (200), `--starts N` (20),
-//! `--timers N` (10000), `--pay-share F` (0.1).
+//! `--timers N` (10000), `--pay-share F` (0.1), `--only guessing` (measure only sign-in under a
+//! password-guessing burst and print the figures, leaving `bench/results` alone).
 
 mod budgets;
 mod ceiling;
 mod cold_start;
 mod drop;
 mod dynamo;
+mod guessing;
 mod report;
 mod stats;
 mod sweep;
@@ -30,6 +32,8 @@ struct Options {
     drop: DropSettings,
     starts: usize,
     timers: usize,
+    /// Measure only this part (`guessing`), print it, and write no results.
+    only: Option<String>,
 }
 
 fn options() -> Result<Options, String> {
@@ -42,6 +46,7 @@ fn options() -> Result<Options, String> {
         },
         starts: 20,
         timers: 10_000,
+        only: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -61,6 +66,8 @@ fn options() -> Result<Options, String> {
             "--in-flight" => options.drop.in_flight = count()?,
             "--starts" => options.starts = count()?,
             "--timers" => options.timers = count()?,
+            "--only" if value == "guessing" => options.only = Some(value),
+            "--only" => return Err(format!("--only takes guessing, not {value:?}")),
             "--pay-share" => {
                 options.drop.pay_share = value
                     .parse::<f64>()
@@ -105,6 +112,13 @@ async fn run(options: Options) -> Result<Value, String> {
         setting("JWT_KEY")?,
     );
 
+    eprintln!("bench: sign-in's memory under 200 concurrent wrong sign-ins");
+    let guessing = guessing::run(&bin_dir, &project, &env).await?;
+    if options.only.is_some() {
+        stack.stop().await;
+        return Ok(json!({ "guessing": guessing }));
+    }
+
     eprintln!(
         "bench: cold start of every function ({} starts each)",
         options.starts
@@ -146,6 +160,7 @@ async fn run(options: Options) -> Result<Value, String> {
         "ceiling": ceiling,
         "drop": drop,
         "sweep": sweep,
+        "guessing": guessing,
         "storefront": storefront_size(&project),
     }))
 }
@@ -176,6 +191,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let only = options.only.is_some();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => {
@@ -190,6 +206,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if only {
+        println!("{results:#}");
+        return ExitCode::SUCCESS;
+    }
     match report::write(Path::new("bench/results"), &results) {
         Ok(summary) => println!("{summary}"),
         Err(err) => {

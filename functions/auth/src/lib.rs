@@ -2,8 +2,9 @@
 //!
 //! Four functions, one binary each: [`sign_up`], [`sign_in`], [`sign_out`], [`current_user`]. They share
 //! the users table ([`users`]), the parsing of credentials ([`credentials`]) and password hashing
-//! ([`passwords`]).
+//! ([`passwords`]); sign-in also limits attempts per account ([`attempts`]).
 
+pub mod attempts;
 pub mod credentials;
 pub mod current_user;
 pub mod passwords;
@@ -21,6 +22,7 @@ use shared::dynamo::{TablePrefix, TableSpec};
 use shared::error::ApiError;
 use shared::session::Sessions;
 
+use crate::attempts::Attempts;
 use crate::passwords::Passwords;
 use crate::users::Users;
 
@@ -46,6 +48,7 @@ impl FromEnv for Settings {
 #[derive(Clone)]
 pub struct AccountState {
     pub users: Users,
+    pub attempts: Attempts,
     pub sessions: Sessions,
     pub passwords: Passwords,
 }
@@ -58,6 +61,7 @@ impl AccountState {
 
     pub fn new(users: Users, sessions: Sessions) -> Self {
         Self {
+            attempts: users.attempts(),
             users,
             sessions,
             passwords: Passwords::new(),

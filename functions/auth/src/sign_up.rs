@@ -27,10 +27,9 @@ pub async fn app(settings: Settings) -> Router {
 
 async fn sign_up(State(state): State<AccountState>, body: JsonBody) -> Result<Response, ApiError> {
     let request = SignUpRequest::try_from(body)?;
-    let hash = state
-        .passwords
-        .hash(request.password.as_bytes().to_vec())
-        .await?;
+    // The turn lasts until the answer, so that only a few sign-ups at a time hash and write.
+    let turn = state.passwords.turn().await?;
+    let hash = turn.hash(request.password.as_bytes().to_vec()).await?;
     let id = uuid::Uuid::now_v7().to_string();
     let created_at = shared::time::rfc3339(shared::time::now());
     let user = UserItem::new(id, &request.email, hash, created_at);

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use shared::dynamo::{self, PK, TablePrefix, TableSpec, aws_sdk_dynamodb};
 use shared::error::ApiError;
 
+use crate::attempts::Attempts;
 use crate::credentials::Email;
 
 pub const TABLE: TableSpec = TableSpec {
@@ -91,5 +92,10 @@ impl Users {
 
     pub async fn find(&self, email: &Email) -> Result<Option<UserItem>, ApiError> {
         dynamo::get(&self.client, &self.table, key(email)).await
+    }
+
+    /// The sign-in attempt counters, kept in this table beside the accounts.
+    pub fn attempts(&self) -> Attempts {
+        Attempts::new(self.client.clone(), self.table.clone())
     }
 }
