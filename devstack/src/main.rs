@@ -1,12 +1,16 @@
 //! `devstack`: the whole system on one machine, on loopback ports.
 //!
 //! `devstack up` starts DynamoDB Local, NATS with JetStream, localstripe, creates the tables and the
-//! stream, starts every function as its own process and NGINX in front, prints the URL, and on Ctrl-C
-//! (or SIGTERM, or any of them dying) stops everything it started.
+//! stream, starts every function as its own process and NGINX in front, and prints the URL. From then
+//! on a process that exits is started again (as a cluster restarts a crashed pod), with what it needs
+//! to be usable again (tables for a DynamoDB Local in memory, the webhook for localstripe); on Ctrl-C
+//! or SIGTERM it stops everything it started. A process dying while the stack starts is fatal.
 //!
-//! `devstack deps -- COMMAND…` starts only the dependencies, runs COMMAND with their addresses in its
-//! environment (this is how `make test` gives integration tests a real DynamoDB Local and NATS), stops
-//! them, and exits with COMMAND's status.
+//! `devstack deps -- COMMAND…` starts only the dependencies (restarting them too), runs COMMAND with
+//! their addresses in its environment (this is how `make test` gives integration tests a real
+//! DynamoDB Local and NATS), stops them, and exits with COMMAND's status.
+//!
+//! Each run moves the previous runs' logs to `logs.1`…`logs.5` and starts a fresh `logs/`.
 //!
 //! `devstack functions` lists the function binaries, one per line (benchmarks and checks read it).
 //!
@@ -24,7 +28,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use settings::Settings;
-use supervisor::Supervisor;
+use supervisor::{Spec, Supervisor};
+
+/// Runs whose logs are kept besides the current one (`logs.1` is the last).
+const KEPT_LOGS: usize = 5;
 
 const USAGE: &str =
     "usage: devstack up | devstack deps -- COMMAND [ARGS…] | devstack functions | devstack env";
@@ -54,9 +61,8 @@ async fn main() -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
-    let mut supervisor = Supervisor::new(settings.run_dir.join("logs"));
-    let outcome = match args.first().map(String::as_str) {
-        None | Some("up") => up(&settings, &mut supervisor).await,
+    let (whole_stack, command) = match args.first().map(String::as_str) {
+        None | Some("up") => (true, Vec::new()),
         Some("deps") => {
             let command: Vec<String> = args
                 .iter()
@@ -65,12 +71,28 @@ async fn main() -> ExitCode {
                 .cloned()
                 .collect();
             if command.is_empty() {
-                Err(USAGE.to_owned())
-            } else {
-                deps(&settings, &mut supervisor, &command).await
+                eprintln!("devstack: {USAGE}");
+                return ExitCode::FAILURE;
             }
+            (false, command)
         }
-        Some(_) => Err(USAGE.to_owned()),
+        Some(_) => {
+            eprintln!("devstack: {USAGE}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // Before touching the run directory: a stack already on these ports may be using it.
+    if let Err(problem) = ports_free(&settings, whole_stack)
+        .and_then(|()| supervisor::rotate_logs(&settings.run_dir, KEPT_LOGS))
+    {
+        eprintln!("devstack: {problem}");
+        return ExitCode::FAILURE;
+    }
+    let mut supervisor = Supervisor::new(&settings.run_dir);
+    let outcome = if whole_stack {
+        up(&settings, &mut supervisor).await
+    } else {
+        deps(&settings, &mut supervisor, &command).await
     };
     supervisor.stop_all().await;
     settings.clean_scratch();
@@ -105,16 +127,30 @@ async fn start_dependencies(
     Ok(())
 }
 
+/// Checks that nothing listens on the ports the stack (or only its dependencies) will take.
+fn ports_free(settings: &Settings, whole_stack: bool) -> Result<(), String> {
+    probe::ensure_free(settings.dynamodb_port, "DYNAMODB_PORT")?;
+    probe::ensure_free(settings.nats_port, "NATS_PORT")?;
+    probe::ensure_free(settings.stripe_port, "STRIPE_PORT")?;
+    if whole_stack {
+        probe::ensure_free(settings.http_port, "HTTP_PORT")?;
+        for (index, function) in functions::ALL.iter().enumerate() {
+            probe::ensure_free(settings.function_port(index), function)?;
+        }
+    }
+    Ok(())
+}
+
 async fn up(settings: &Settings, supervisor: &mut Supervisor) -> Result<ExitCode, String> {
     start_dependencies(settings, supervisor).await?;
     let env = settings.service_env();
-    let mut provision = tokio::process::Command::new(settings.bin_dir.join("provision"));
+    let mut provision = Spec::new(settings.bin_dir.join("provision"));
     provision.envs(&env);
-    supervisor.run_to_end("provision", provision).await?;
+    supervisor.run_to_end("provision", &provision).await?;
 
     for (index, function) in functions::ALL.iter().enumerate() {
         let port = settings.function_port(index);
-        let mut command = tokio::process::Command::new(settings.bin_dir.join(function));
+        let mut command = Spec::new(settings.bin_dir.join(function));
         command.envs(&env).env("PORT", port.to_string());
         supervisor.spawn(function, command)?;
     }
@@ -136,7 +172,7 @@ async fn up(settings: &Settings, supervisor: &mut Supervisor) -> Result<ExitCode
             )
         })
         .collect();
-    let mut bridge = tokio::process::Command::new(settings.bin_dir.join("nats-bridge"));
+    let mut bridge = Spec::new(settings.bin_dir.join("nats-bridge"));
     bridge
         .envs(&env)
         .env("SERVICE_URLS", services.join(","))
@@ -154,24 +190,63 @@ async fn up(settings: &Settings, supervisor: &mut Supervisor) -> Result<ExitCode
         )
         .await?;
 
-    let webhook = format!(
-        "http://127.0.0.1:{}/api/payments/webhook",
-        settings.http_port
-    );
-    let secret = env
-        .get("STRIPE_WEBHOOK_SECRET")
-        .cloned()
-        .unwrap_or_default();
-    localstripe::register_webhook(settings.stripe_port, &webhook, &secret).await?;
+    let webhook = localstripe::Webhook {
+        stripe_port: settings.stripe_port,
+        url: format!(
+            "http://127.0.0.1:{}/api/payments/webhook",
+            settings.http_port
+        ),
+        secret: env
+            .get("STRIPE_WEBHOOK_SECRET")
+            .cloned()
+            .unwrap_or_default(),
+    };
+    webhook.register().await?;
 
+    recover_after_restarts(settings, supervisor, &provision, webhook);
     println!("Storefront: http://127.0.0.1:{}/", settings.http_port);
     println!(
         "Logs: {}  (Ctrl-C stops everything)",
         settings.run_dir.join("logs").display()
     );
-    let reason = supervisor.until_stopped().await;
+    let reason = supervisor.supervise().await;
     eprintln!("devstack: {reason}; stopping");
     Ok(ExitCode::SUCCESS)
+}
+
+/// What a restarted dependency does not bring back by itself.
+///
+/// NATS needs nothing: it restarts on the same store directory, where the stream and the bridge's
+/// durable consumers are (file storage). DynamoDB Local in memory comes back empty: the tables and
+/// the stream are provisioned again (their data is lost, as with any in-memory database; with
+/// `PERSIST=true` they are kept and provisioning finds them). localstripe reloads its state file but
+/// not the webhook endpoint, which is registered again.
+fn recover_after_restarts(
+    settings: &Settings,
+    supervisor: &mut Supervisor,
+    provision: &Spec,
+    webhook: localstripe::Webhook,
+) {
+    let log_dir = supervisor.log_dir().to_path_buf();
+    let provision = provision.clone();
+    let dynamodb_port = settings.dynamodb_port;
+    supervisor.on_restart("dynamodb-local", move || {
+        let log_dir = log_dir.clone();
+        let provision = provision.clone();
+        async move {
+            probe::wait_for_port(dynamodb_port, Duration::from_secs(60)).await?;
+            supervisor::run_to_end(&log_dir, "provision", &provision).await?;
+            Ok("tables and stream provisioned again".to_owned())
+        }
+    });
+    supervisor.on_restart("localstripe", move || {
+        let webhook = webhook.clone();
+        async move {
+            probe::wait_for_port(webhook.stripe_port, Duration::from_secs(60)).await?;
+            webhook.register().await?;
+            Ok("webhook endpoint registered again".to_owned())
+        }
+    });
 }
 
 async fn deps(
@@ -191,7 +266,7 @@ async fn deps(
             let status = status.map_err(|e| e.to_string())?;
             Ok(ExitCode::from(status.code().map_or(1, |c| u8::try_from(c).unwrap_or(1))))
         }
-        reason = supervisor.until_stopped() => {
+        reason = supervisor.supervise() => {
             let _ = child.kill().await;
             Err(format!("{reason} while running {}", command[0]))
         }

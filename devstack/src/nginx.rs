@@ -7,10 +7,9 @@ use std::fmt::Write as _;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
-use tokio::process::Command;
-
 use crate::functions;
 use crate::settings::Settings;
+use crate::supervisor::Spec;
 
 /// Writes `nginx.conf` and the upstreams under the run directory; returns the main file.
 pub fn render(settings: &Settings) -> std::io::Result<PathBuf> {
@@ -93,8 +92,8 @@ fn storefront_config(settings: &Settings) -> String {
     .to_string()
 }
 
-pub fn command(conf: &std::path::Path) -> Command {
-    let mut command = Command::new("nginx");
+pub fn command(conf: &std::path::Path) -> Spec {
+    let mut command = Spec::new("nginx");
     let prefix = conf.parent().map(PathBuf::from).unwrap_or_default();
     command
         .arg("-e")

