@@ -542,6 +542,14 @@ mod tests {
         let pid_file = run.join("pids/sleeper.pid");
         let first = std::fs::read_to_string(&pid_file).expect("pid file");
         let pid: libc::pid_t = first.trim().parse().expect("pid");
+        // Killed only once it has said it started, so that its log has that line to keep.
+        let log = run.join("logs/sleeper.log");
+        for _ in 0..100 {
+            if std::fs::read_to_string(&log).is_ok_and(|text| text.contains("started\n")) {
+                break;
+            }
+            sleep(Duration::from_millis(50)).await;
+        }
         // SAFETY: kill has no memory effects.
         unsafe {
             libc::kill(pid, libc::SIGKILL);
