@@ -24,9 +24,6 @@ pub enum Settled {
     Refunded,
 }
 
-/// Positions of the items in the recording transaction.
-const PAYMENT_ITEM: usize = 0;
-
 /// Records `intent` as the payment of `order`, or refunds it. `paid_at` is when the payment was
 /// made: the attempt's claim for `charge`, Stripe's event time for the webhook.
 pub async fn settle(
@@ -73,16 +70,13 @@ pub async fn settle(
             state.outbox.publish(&[event]).await;
             Ok(Settled::Paid(payment_id))
         }
-        // Settled already, by the other path.
-        Err(refused) if refused.failed(PAYMENT_ITEM) => {
-            match state.payments.payment(&intent.id).await? {
-                Some(record) if record.status == REFUNDED => Ok(Settled::Refunded),
-                Some(record) => Ok(Settled::Paid(record.id.unwrap_or(payment_id))),
-                None => Err(ApiError::internal("payment record vanished")),
-            }
-        }
-        // The order can no longer take a payment: cancelled, lapsed, too late, or paid already.
-        Err(_) => refund(state, order, intent).await,
+        // Refused: either the other path settled this PaymentIntent already (its record says
+        // how), or the order can no longer take a payment (cancelled, lapsed, too late, paid).
+        Err(_) => match state.payments.payment(&intent.id).await? {
+            Some(record) if record.status == REFUNDED => Ok(Settled::Refunded),
+            Some(record) => Ok(Settled::Paid(record.id.unwrap_or(payment_id))),
+            None => refund(state, order, intent).await,
+        },
     }
 }
 

@@ -74,11 +74,14 @@ async fn create(
     }
     if let Err(refused) = state.tickets.transact(items).await? {
         return match key {
-            // The claim is no longer this request's: an earlier attempt of this very transaction
-            // committed (a retry after a timeout), or the claim lapsed and a retry took it over.
-            // Either way the key's own answer is the answer.
-            Some(key) if refused.failed(2) => idempotency::replay(&state.tickets, key).await,
-            _ => Err(ApiError::internal("a fresh ticket id already existed")),
+            // The listing's id is fresh and the outbox record new, so only the key's record can be
+            // refused: the claim is no longer this request's (an earlier attempt of this very
+            // transaction committed, or the claim lapsed and a retry took it over). Either way the
+            // key's own answer is the answer.
+            Some(key) => idempotency::replay(&state.tickets, key).await,
+            None => Err(ApiError::internal(format!(
+                "a fresh listing was refused: {refused:?}"
+            ))),
         };
     }
     state.outbox.publish(&[event]).await;
