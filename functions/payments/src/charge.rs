@@ -166,7 +166,11 @@ async fn charge(
                 .await?
                 .map_err(|_| ApiError::internal("outbox put refused"))?;
             state.outbox.publish(&[event]).await;
-            state.payments.release_attempt(&order.id).await;
+            // Remembered, so that the expiry asks Stripe whether it succeeded in time.
+            state
+                .payments
+                .await_authentication(&order.id, &intent.id)
+                .await?;
             Ok((
                 StatusCode::ACCEPTED,
                 axum::Json(json!({"id": payment_id, "orderId": order.id, "stripeId": intent.id,

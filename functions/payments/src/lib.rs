@@ -4,6 +4,7 @@
 
 pub mod charge;
 pub mod order_copy;
+pub mod refunds;
 pub mod settle;
 pub mod store;
 pub mod stripe;
@@ -23,7 +24,7 @@ use crate::stripe::{Stripe, StripeSettings};
 pub const OUTBOX: TableSpec = shared::outbox::table("payments-outbox");
 
 /// The tables this context owns.
-pub const TABLES: &[TableSpec] = &[store::TABLE, OUTBOX];
+pub const TABLES: &[TableSpec] = &[store::TABLE, store::REFUNDS, OUTBOX];
 
 pub struct Settings {
     pub sessions: Sessions,
@@ -88,8 +89,10 @@ pub async fn copy_order_app(settings: Settings) -> Result<Router, StartError> {
     Ok(order_copy::router(PaymentState::connect(settings).await?))
 }
 
-/// The `relay-payments` function: publishes outbox records that were not published at once.
+/// The `relay-payments` function: publishes outbox records that were not published at once, and
+/// makes the refunds still owed.
 pub async fn relay_app(settings: Settings) -> Result<Router, StartError> {
-    let state = PaymentState::connect(settings).await?;
-    Ok(shared::outbox::relay_router(state.outbox))
+    Ok(refunds::relay_router(
+        PaymentState::connect(settings).await?,
+    ))
 }

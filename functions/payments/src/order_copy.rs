@@ -7,11 +7,16 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use shared::error::ApiError;
-use shared::events::data::{OrderCreatedData, OrderEndedData, OrderExpiredData};
+use shared::events::data::{
+    OrderCreatedData, OrderEndedData, OrderExpiredData, PaymentCreatedData,
+};
 use shared::events::{CloudEvent, types};
 
 use crate::PaymentState;
+use crate::refunds;
+use crate::settle::{Settled, settle};
 use crate::store::{Copied, Lapse, OrderCopy, order_key, status};
+use crate::stripe::StripeError;
 
 pub fn router(state: PaymentState) -> Router {
     Router::new().route("/", post(copy_order)).with_state(state)
@@ -47,6 +52,7 @@ async fn copy(state: &PaymentState, event: &CloudEvent) -> Result<StatusCode, Ap
         version: order.version,
         attempt_until: None,
         paid_by: None,
+        pending_intent: None,
     };
     state.payments.insert_copy(&copy).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -54,7 +60,8 @@ async fn copy(state: &PaymentState, event: &CloudEvent) -> Result<StatusCode, Ap
 
 /// `order.cancelled` / `order.completed`: a later version replaces an earlier one. A cancellation
 /// of an order this context already has paid (the buyer cancelled while the payment went through)
-/// refunds that payment first: money is never kept for a cancelled order.
+/// makes that payment owed back in the same write, then refunds it ([`refunds`]): money is never
+/// kept for a cancelled order, however long Stripe is away.
 async fn end(state: &PaymentState, event: &CloudEvent) -> Result<StatusCode, ApiError> {
     let order: OrderEndedData = event.payload()?;
     let id = order.id;
@@ -73,14 +80,14 @@ async fn end(state: &PaymentState, event: &CloudEvent) -> Result<StatusCode, Api
                 )));
             }
             Copied::PaidButCancelled(stripe_id) => {
-                state.stripe.refund(&stripe_id).await?;
                 if state
                     .payments
                     .cancel_paid(&id, &stripe_id, order.version)
                     .await?
                 {
                     tracing::warn!(order = %id, intent = %stripe_id,
-                        "order cancelled while being paid: payment refunded");
+                        "order cancelled while being paid: payment owed back");
+                    refunds::try_now(state, &id, &stripe_id).await;
                     return Ok(StatusCode::NO_CONTENT);
                 }
             }
@@ -94,10 +101,20 @@ async fn end(state: &PaymentState, event: &CloudEvent) -> Result<StatusCode, Api
 
 /// `order.expired`: payments decides the race between "paid" and "expired" here, in one
 /// conditional write on the copy; only if the order is unpaid does `payment.lapsed` tell orders to
-/// cancel it. A payment attempt in flight is waited for (409: the bridge retries).
+/// cancel it. A payment attempt in flight is waited for (409: the bridge retries); a PaymentIntent
+/// left waiting for 3-D Secure is asked about first ([`authentication`]). An order found paid is
+/// announced again (`payment.created`), in case the first announcement never reached orders.
 async fn lapse(state: &PaymentState, event: &CloudEvent) -> Result<StatusCode, ApiError> {
     let data: OrderExpiredData = event.payload()?;
     let id = data.order_id.clone();
+    let now = shared::time::unix_now();
+    if let Some(copy) = state.payments.order(&id).await?
+        && let Some(stripe_id) = copy.pending_intent.clone()
+        && copy.awaits_verdict(now)
+        && authentication(state, &copy, &stripe_id, now).await? == Verdict::Paid
+    {
+        return Ok(StatusCode::NO_CONTENT);
+    }
     let lapsed = CloudEvent::new(
         "copy-order",
         types::PAYMENT_LAPSED,
@@ -108,16 +125,16 @@ async fn lapse(state: &PaymentState, event: &CloudEvent) -> Result<StatusCode, A
         },
     )?;
     let record = state.outbox.record(&lapsed)?;
-    match state
-        .payments
-        .lapse(&id, shared::time::unix_now(), record)
-        .await?
-    {
+    match state.payments.lapse(&id, now, record).await? {
         Lapse::Lapsed => {
             state.outbox.publish(&[lapsed]).await;
             Ok(StatusCode::NO_CONTENT)
         }
-        Lapse::Paid | Lapse::Ended => Ok(StatusCode::NO_CONTENT),
+        Lapse::Paid => {
+            announce_again(state, &id).await?;
+            Ok(StatusCode::NO_CONTENT)
+        }
+        Lapse::Ended => Ok(StatusCode::NO_CONTENT),
         Lapse::AttemptInFlight => Err(ApiError::Conflict(
             "A payment attempt is in flight".to_owned(),
         )),
@@ -131,6 +148,108 @@ async fn lapse(state: &PaymentState, event: &CloudEvent) -> Result<StatusCode, A
             data.expires_at
         ))),
     }
+}
+
+/// What an expiry found of a PaymentIntent that waited for authentication.
+#[derive(Debug, PartialEq, Eq)]
+enum Verdict {
+    /// It succeeded in time and now pays the order.
+    Paid,
+    /// It can no longer pay the order (cancelled, failed, too late and refunded): let it lapse.
+    Lapse,
+}
+
+/// How long after `expiresAt` an expiry waits for Stripe to answer about a PaymentIntent that
+/// waited for authentication. After that the order lapses anyway: a success that comes later is
+/// refunded by the webhook, so the tickets go back on sale and no money is kept.
+const STRIPE_GRACE_SECONDS: i64 = 120;
+
+/// Asks Stripe about `stripe_id`, left waiting for 3-D Secure, before `order` may lapse. Cancelling
+/// it first means it can never succeed afterwards; if Stripe refuses, it succeeded (or is still
+/// being processed), and its charge's time says whether that was before `expiresAt`.
+async fn authentication(
+    state: &PaymentState,
+    order: &OrderCopy,
+    stripe_id: &str,
+    now: i64,
+) -> Result<Verdict, ApiError> {
+    let asked = match state.stripe.cancel(stripe_id).await {
+        Ok(_) => Ok(None),
+        Err(StripeError::Refused { status: 400, .. }) => {
+            state.stripe.intent(stripe_id).await.map(Some)
+        }
+        Err(err) => Err(err),
+    };
+    let intent = match asked {
+        Ok(None) => {
+            state.payments.forget_pending(&order.id, stripe_id).await;
+            return Ok(Verdict::Lapse);
+        }
+        Ok(Some(intent)) => intent,
+        Err(err) if now < order.expires_at_unix + STRIPE_GRACE_SECONDS => {
+            return Err(ApiError::unavailable(err));
+        }
+        Err(err) => {
+            tracing::warn!(order = %order.id, intent = stripe_id, error = %err,
+                "Stripe did not answer about a PaymentIntent awaiting authentication; the order lapses, and a later success is refunded");
+            return Ok(Verdict::Lapse);
+        }
+    };
+    match intent.status.as_str() {
+        "succeeded" => {
+            let paid_at = intent.charged_at().unwrap_or(now);
+            match settle(state, order, &intent, paid_at, "copy-order").await? {
+                Settled::Paid(_) => Ok(Verdict::Paid),
+                Settled::Refunded => Ok(Verdict::Lapse),
+            }
+        }
+        // Still being processed by the card's bank: its webhook decides; wait for it.
+        "processing" if now < order.expires_at_unix + STRIPE_GRACE_SECONDS => Err(
+            ApiError::Conflict("A payment for this order is being processed".to_owned()),
+        ),
+        _ => {
+            state.payments.forget_pending(&order.id, stripe_id).await;
+            Ok(Verdict::Lapse)
+        }
+    }
+}
+
+/// Announces the payment of a paid order again, under a new event id: the first `payment.created`
+/// may have gone to the dead letters while orders was away. `complete-order` is idempotent.
+async fn announce_again(state: &PaymentState, order_id: &str) -> Result<(), ApiError> {
+    let Some(copy) = state.payments.order(order_id).await? else {
+        return Ok(());
+    };
+    let Some(stripe_id) = copy.paid_by else {
+        return Ok(());
+    };
+    let Some(payment_id) = state
+        .payments
+        .payment(&stripe_id)
+        .await?
+        .and_then(|record| record.id)
+    else {
+        return Ok(());
+    };
+    let event = CloudEvent::new(
+        "copy-order",
+        types::PAYMENT_CREATED,
+        &payment_id,
+        &PaymentCreatedData {
+            id: payment_id.clone(),
+            order_id: copy.id,
+            stripe_id,
+            amount: copy.total,
+            currency: state.stripe.settings().currency.to_ascii_lowercase(),
+        },
+    )?;
+    state
+        .payments
+        .transact(vec![state.outbox.record(&event)?])
+        .await?
+        .map_err(|_| ApiError::internal("outbox put refused"))?;
+    state.outbox.publish(&[event]).await;
+    Ok(())
 }
 
 fn time_of(text: &str) -> Result<i64, ApiError> {

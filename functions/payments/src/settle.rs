@@ -4,15 +4,16 @@
 //! The decision is one conditional write on this context's copy of the order
 //! ([`crate::store::Payments::mark_paid`]): paid if the copy still awaits payment and the payment
 //! came before `expiresAt`. Otherwise (cancelled, lapsed, paid by another PaymentIntent, or the
-//! amount is not the order's) the PaymentIntent is refunded, idempotently (Stripe's idempotency key
-//! is derived from the PaymentIntent), and recorded as refunded.
+//! amount is not the order's) the PaymentIntent is owed back: recorded as such first, then refunded
+//! ([`crate::refunds`]: at once, and by `relay-payments` until Stripe has made it).
 
 use shared::error::ApiError;
 use shared::events::data::PaymentCreatedData;
 use shared::events::{CloudEvent, types};
 
 use crate::PaymentState;
-use crate::store::{OrderCopy, REFUNDED, SUCCEEDED, payment_key};
+use crate::refunds;
+use crate::store::{OrderCopy, SUCCEEDED, payment_key};
 use crate::stripe::PaymentIntent;
 
 /// What became of a succeeded PaymentIntent.
@@ -72,32 +73,37 @@ pub async fn settle(
         }
         // Refused: either the other path settled this PaymentIntent already (its record says
         // how), or the order can no longer take a payment (cancelled, lapsed, too late, paid).
-        Err(_) => match state.payments.payment(&intent.id).await? {
-            Some(record) if record.status == REFUNDED => Ok(Settled::Refunded),
-            Some(record) => Ok(Settled::Paid(record.id.unwrap_or(payment_id))),
+        Err(_) => match recorded(state, &intent.id).await? {
+            Some(settled) => Ok(settled),
             None => refund(state, order, intent).await,
         },
     }
 }
 
-/// Gives the PaymentIntent's money back and records that, once.
+/// What the PaymentIntent's record says became of it, if it has one.
+async fn recorded(state: &PaymentState, stripe_id: &str) -> Result<Option<Settled>, ApiError> {
+    Ok(state.payments.payment(stripe_id).await?.map(|record| {
+        if record.status == SUCCEEDED {
+            Settled::Paid(record.id.unwrap_or_default())
+        } else {
+            // Owed back, or refunded already.
+            Settled::Refunded
+        }
+    }))
+}
+
+/// Gives the PaymentIntent's money back: owed first (durably, once), then asked of Stripe.
 async fn refund(
     state: &PaymentState,
     order: &OrderCopy,
     intent: &PaymentIntent,
 ) -> Result<Settled, ApiError> {
-    state.stripe.refund(&intent.id).await?;
-    // A record already there (an earlier refund of this PaymentIntent) is fine.
-    let _ = state
-        .payments
-        .transact(vec![state.payments.first(
-            payment_key(&intent.id),
-            &[
-                ("orderId", order.id.clone()),
-                ("status", REFUNDED.to_owned()),
-            ],
-        )?])
-        .await?;
-    tracing::warn!(order = %order.id, intent = %intent.id, "payment refunded: the order could not take it");
+    if !state.payments.owe_refund(&order.id, &intent.id).await? {
+        // The other path recorded this PaymentIntent first: its record says how it ended.
+        return Ok(recorded(state, &intent.id)
+            .await?
+            .unwrap_or(Settled::Refunded));
+    }
+    refunds::try_now(state, &order.id, &intent.id).await;
     Ok(Settled::Refunded)
 }

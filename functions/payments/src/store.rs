@@ -1,11 +1,12 @@
 //! The payments table: order copies (`order#<id>`), payments by PaymentIntent (`pi#<stripe id>`:
 //! one record per PaymentIntent, however many paths report it), and Stripe events seen
-//! (`stripe-event#<id>`).
+//! (`stripe-event#<id>`); and the refunds table: money owed back (`due` / PaymentIntent), written
+//! in the same transaction as the decision to refund, deleted once Stripe has refunded it.
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
-use shared::dynamo::{self, PK, Table, TablePrefix, TableSpec};
+use shared::dynamo::{self, PK, Refused, SK, Table, TablePrefix, TableSpec};
 use shared::error::ApiError;
 
 pub const TABLE: TableSpec = TableSpec {
@@ -13,6 +14,16 @@ pub const TABLE: TableSpec = TableSpec {
     sort_key: false,
     index: false,
 };
+
+/// Refunds owed: one partition (`due`), sorted by PaymentIntent. Refunds are rare, so one
+/// partition is plenty, and `relay-payments` reads it whole.
+pub const REFUNDS: TableSpec = TableSpec {
+    name: "payments-refunds",
+    sort_key: true,
+    index: false,
+};
+
+const DUE: &str = "due";
 
 pub mod status {
     pub const CREATED: &str = "created";
@@ -40,11 +51,24 @@ pub struct OrderCopy {
     /// The PaymentIntent that paid the order, once one has.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paid_by: Option<String>,
+    /// The last PaymentIntent that waited for the buyer to authenticate (3-D Secure): it may
+    /// still succeed, so an expiry asks Stripe about it before the order lapses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_intent: Option<String>,
 }
 
 impl OrderCopy {
     pub fn has_expired(&self, now: i64) -> bool {
         now >= self.expires_at_unix
+    }
+
+    /// Whether an expiry at `now` may decide this order: unpaid, due, and no attempt in flight
+    /// (the same condition as [`Payments::lapse`]'s write, read first to know whether to ask
+    /// Stripe about a pending PaymentIntent).
+    pub fn awaits_verdict(&self, now: i64) -> bool {
+        self.status == status::CREATED
+            && self.expires_at_unix <= now + CLOCK_SKEW_SECONDS
+            && self.attempt_until.is_none_or(|until| until < now)
     }
 }
 
@@ -53,23 +77,37 @@ pub fn order_key(id: &str) -> String {
 }
 
 #[derive(Clone)]
-pub struct Payments(Table);
-
-impl std::ops::Deref for Payments {
-    type Target = Table;
-
-    fn deref(&self) -> &Table {
-        &self.0
-    }
+pub struct Payments {
+    table: Table,
+    refunds: String,
 }
 
 impl Payments {
     pub fn new(client: Client, prefix: &TablePrefix) -> Self {
-        Self(Table::new(client, prefix, &TABLE))
+        Self {
+            table: Table::new(client, prefix, &TABLE),
+            refunds: prefix.table(&REFUNDS),
+        }
+    }
+
+    fn client(&self) -> &Client {
+        self.table.client()
+    }
+
+    fn table(&self) -> &str {
+        self.table.table()
+    }
+
+    /// Writes `items` together, or none of them.
+    pub async fn transact(
+        &self,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<Result<(), Refused>, ApiError> {
+        self.table.transact(items).await
     }
 
     pub async fn order(&self, id: &str) -> Result<Option<OrderCopy>, ApiError> {
-        self.0.get(order_key(id)).await
+        self.table.get(order_key(id)).await
     }
 
     /// Writes the copy of a new order, once (a repeated `order.created` changes nothing).
@@ -91,7 +129,7 @@ impl Payments {
     }
 
     pub async fn exists(&self, key: String) -> Result<bool, ApiError> {
-        let item: Option<serde_json::Value> = self.0.get(key).await?;
+        let item: Option<serde_json::Value> = self.table.get(key).await?;
         Ok(item.is_some())
     }
 
@@ -127,7 +165,7 @@ impl Payments {
         }
     }
 
-    /// Ends an attempt without payment (declined, waiting for 3-D Secure, Stripe unreachable).
+    /// Ends an attempt without payment (declined, Stripe unreachable).
     pub async fn release_attempt(&self, order_id: &str) {
         let released = self
             .client()
@@ -139,6 +177,47 @@ impl Payments {
             .await;
         if let Err(err) = released {
             tracing::warn!(order = order_id, error = %dynamo::sdk_error(err), "attempt not released; it lapses");
+        }
+    }
+
+    /// Ends an attempt that left `stripe_id` waiting for the buyer's authentication, remembering
+    /// it: the order must not lapse before Stripe has been asked whether it succeeded in time.
+    pub async fn await_authentication(
+        &self,
+        order_id: &str,
+        stripe_id: &str,
+    ) -> Result<(), ApiError> {
+        self.client()
+            .update_item()
+            .table_name(self.table())
+            .key(PK, dynamo::s(order_key(order_id)))
+            .update_expression("SET pendingIntent = :stripe REMOVE attemptUntil")
+            .expression_attribute_values(":stripe", dynamo::s(stripe_id))
+            .send()
+            .await
+            .map_err(dynamo::sdk_error)?;
+        Ok(())
+    }
+
+    /// Forgets the PaymentIntent awaiting authentication once Stripe can no longer take it
+    /// (cancelled) or it was settled, so that the expiry need not ask again.
+    pub async fn forget_pending(&self, order_id: &str, stripe_id: &str) {
+        let forgot = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .key(PK, dynamo::s(order_key(order_id)))
+            .update_expression("REMOVE pendingIntent")
+            .condition_expression("pendingIntent = :stripe")
+            .expression_attribute_values(":stripe", dynamo::s(stripe_id))
+            .send()
+            .await;
+        match forgot {
+            Ok(_) => {}
+            Err(err) if dynamo::is_condition_failure(&err) => {}
+            Err(err) => {
+                tracing::warn!(order = order_id, error = %dynamo::sdk_error(err), "pending PaymentIntent not forgotten; the expiry asks Stripe again");
+            }
         }
     }
 
@@ -278,8 +357,10 @@ impl Payments {
         }
     }
 
-    /// After the refund of `stripe_id`: the paid copy becomes cancelled at `version` and the
-    /// payment is marked refunded, together. Whether it applied (false: the copy changed meanwhile).
+    /// A paid copy is being cancelled: it becomes cancelled at `version`, its payment `stripe_id`
+    /// becomes owed back ([`REFUND_DUE`], and a record in the refunds table), together. Whether it
+    /// applied (false: the copy changed meanwhile). The refund itself follows, and is retried by
+    /// `relay-payments` until Stripe has made it.
     pub async fn cancel_paid(
         &self,
         order_id: &str,
@@ -298,25 +379,118 @@ impl Payments {
             .expression_attribute_values(":version", dynamo::n(version))
             .build()
             .map_err(ApiError::internal)?;
-        let payment = Update::builder()
-            .table_name(self.table())
-            .key(PK, dynamo::s(payment_key(stripe_id)))
-            .update_expression("SET #status = :refunded")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":refunded", dynamo::s(REFUNDED))
-            .build()
-            .map_err(ApiError::internal)?;
         let items = vec![
             TransactWriteItem::builder().update(copy).build(),
-            TransactWriteItem::builder().update(payment).build(),
+            self.payment_status(stripe_id, REFUND_DUE)?,
+            self.owe(order_id, stripe_id)?,
         ];
         Ok(self.transact(items).await?.is_ok())
     }
 
+    /// Records, once, that the money of `stripe_id` (a PaymentIntent no order could take) goes
+    /// back: its payment record as [`REFUND_DUE`] and a record in the refunds table. False when
+    /// the PaymentIntent already has a record (the other path settled it first).
+    pub async fn owe_refund(&self, order_id: &str, stripe_id: &str) -> Result<bool, ApiError> {
+        let items = vec![
+            self.first(
+                payment_key(stripe_id),
+                &[
+                    ("orderId", order_id.to_owned()),
+                    ("status", REFUND_DUE.to_owned()),
+                ],
+            )?,
+            self.owe(order_id, stripe_id)?,
+        ];
+        Ok(self.transact(items).await?.is_ok())
+    }
+
+    /// Stripe has refunded `stripe_id`: it is owed no more.
+    pub async fn refunded(&self, stripe_id: &str) -> Result<(), ApiError> {
+        let done = Delete::builder()
+            .table_name(&self.refunds)
+            .key(PK, dynamo::s(DUE))
+            .key(SK, dynamo::s(stripe_id))
+            .build()
+            .map_err(ApiError::internal)?;
+        let items = vec![
+            TransactWriteItem::builder().delete(done).build(),
+            self.payment_status(stripe_id, REFUNDED)?,
+        ];
+        self.transact(items)
+            .await?
+            .map_err(|_| ApiError::internal("refund record update refused"))
+    }
+
+    /// Refunds owed since `before` (unix seconds) or earlier, oldest decisions first, at most
+    /// `limit` of them.
+    pub async fn refunds_due(&self, before: i64, limit: usize) -> Result<Vec<Owed>, ApiError> {
+        let mut owed = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client()
+                .query()
+                .table_name(&self.refunds)
+                .key_condition_expression("#pk = :due")
+                .filter_expression("since <= :before")
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_values(":due", dynamo::s(DUE))
+                .expression_attribute_values(":before", dynamo::n(before))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(dynamo::sdk_error)?;
+            for item in page.items.unwrap_or_default() {
+                owed.push(dynamo::parse_item(item)?);
+                if owed.len() >= limit {
+                    return Ok(owed);
+                }
+            }
+            match page.last_evaluated_key {
+                Some(key) => start = Some(key),
+                None => return Ok(owed),
+            }
+        }
+    }
+
+    fn owe(&self, order_id: &str, stripe_id: &str) -> Result<TransactWriteItem, ApiError> {
+        let put = Put::builder()
+            .table_name(&self.refunds)
+            .item(PK, dynamo::s(DUE))
+            .item(SK, dynamo::s(stripe_id))
+            .item("orderId", dynamo::s(order_id))
+            .item("since", dynamo::n(shared::time::unix_now()))
+            .build()
+            .map_err(ApiError::internal)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    fn payment_status(&self, stripe_id: &str, to: &str) -> Result<TransactWriteItem, ApiError> {
+        let update = Update::builder()
+            .table_name(self.table())
+            .key(PK, dynamo::s(payment_key(stripe_id)))
+            .update_expression("SET #status = :to")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":to", dynamo::s(to))
+            .build()
+            .map_err(ApiError::internal)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
     /// The payment recorded for a PaymentIntent, if any.
     pub async fn payment(&self, stripe_id: &str) -> Result<Option<PaymentRecord>, ApiError> {
-        self.0.get(payment_key(stripe_id)).await
+        self.table.get(payment_key(stripe_id)).await
     }
+}
+
+/// A refund owed (the refunds table).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Owed {
+    /// The PaymentIntent to refund.
+    pub sk: String,
+    pub order_id: String,
 }
 
 /// How far ahead of an order's own `expiresAt` an expiry may come (clocks differ a little).
@@ -324,6 +498,8 @@ const CLOCK_SKEW_SECONDS: i64 = 5;
 
 /// The status of a payment record that was refunded.
 pub const REFUNDED: &str = "refunded";
+/// The status of a payment record whose money must go back, and has not yet.
+pub const REFUND_DUE: &str = "refund_due";
 /// The status of a payment record that paid its order.
 pub const SUCCEEDED: &str = "succeeded";
 

@@ -61,6 +61,16 @@ pub struct PaymentIntent {
     pub metadata: std::collections::HashMap<String, String>,
     #[serde(default)]
     pub last_payment_error: Option<StripeErrorBody>,
+    /// The charge that paid it: an id, or the charge itself when asked for (`expand`).
+    #[serde(default)]
+    pub latest_charge: Option<serde_json::Value>,
+}
+
+impl PaymentIntent {
+    /// When its charge was made (unix seconds), if the charge was given in full.
+    pub fn charged_at(&self) -> Option<i64> {
+        self.latest_charge.as_ref()?.get("created")?.as_i64()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -172,6 +182,28 @@ impl Stripe {
         }
     }
 
+    /// A PaymentIntent as Stripe has it now, with its latest charge (for when it was paid).
+    pub async fn intent(&self, id: &str) -> Result<PaymentIntent, StripeError> {
+        let response = self
+            .http
+            .get(format!(
+                "{}/v1/payment_intents/{id}?expand%5B%5D=latest_charge",
+                self.settings.api_base
+            ))
+            .bearer_auth(&self.settings.secret_key)
+            .send()
+            .await
+            .map_err(|e| StripeError::Unreachable(e.to_string()))?;
+        Self::answer(response).await
+    }
+
+    /// Cancels a PaymentIntent that has not succeeded (Stripe refuses, 400, once it has), so
+    /// that it can no longer take money.
+    pub async fn cancel(&self, id: &str) -> Result<PaymentIntent, StripeError> {
+        let path = format!("/v1/payment_intents/{id}/cancel");
+        self.post(&path, &[], &format!("cancel-{id}")).await
+    }
+
     async fn post<T: serde::de::DeserializeOwned>(
         &self,
         path: &str,
@@ -192,6 +224,13 @@ impl Stripe {
             .send()
             .await
             .map_err(|e| StripeError::Unreachable(e.to_string()))?;
+        Self::answer(response).await
+    }
+
+    /// Stripe's answer as `T`, or as the error it says.
+    async fn answer<T: serde::de::DeserializeOwned>(
+        response: reqwest::Response,
+    ) -> Result<T, StripeError> {
         let status = response.status().as_u16();
         let bytes = response
             .bytes()

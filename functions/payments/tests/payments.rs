@@ -3,7 +3,7 @@
 use axum::Router;
 use payments::store::Payments;
 use payments::stripe::{Stripe, StripeSettings, sign};
-use payments::{OUTBOX, PaymentState, TABLES, charge, order_copy, webhook};
+use payments::{OUTBOX, PaymentState, TABLES, charge, order_copy, refunds, webhook};
 use serde_json::{Value, json};
 use shared::events::{CloudEvent, types};
 use shared::testing::{self, TestStore};
@@ -590,4 +590,209 @@ async fn a_webhook_waits_while_the_charge_that_made_its_payment_is_still_settlin
     app.state.payments.release_attempt(&order).await;
     assert_eq!(app.webhook(&body, &signature).await, 200);
     assert_eq!(app.copy_status(&order).await, "complete");
+}
+
+impl TestApp {
+    /// The same functions, with Stripe unreachable (a closed port on loopback).
+    fn with_stripe_away(&self) -> PaymentState {
+        let mut state = self.state.clone();
+        state.stripe = Stripe::new(StripeSettings {
+            api_base: "http://127.0.0.1:9".to_owned(),
+            ..self.state.stripe.settings().clone()
+        })
+        .expect("client");
+        state
+    }
+
+    async fn payment_status(&self, intent: &str) -> String {
+        self.state
+            .payments
+            .payment(intent)
+            .await
+            .expect("read")
+            .expect("payment record")
+            .status
+    }
+}
+
+/// Sleeps until just after `expires_at` (unix seconds).
+async fn sleep_past(expires_at: i64) {
+    let left = (expires_at + 1 - shared::time::unix_now()).max(0);
+    tokio::time::sleep(std::time::Duration::from_secs(left.unsigned_abs())).await;
+}
+
+/// localstripe's card that asks for 3-D Secure: a PaymentMethod of it.
+async fn authenticating_method() -> String {
+    let method: Value = stripe_post(
+        "/v1/payment_methods",
+        "type=card&card[number]=4000002760003184&card[exp_month]=12&card[exp_year]=2030&card[cvc]=123",
+    )
+    .await;
+    method["id"].as_str().expect("pm").to_owned()
+}
+
+async fn stripe_post(path: &str, form: &str) -> Value {
+    reqwest::Client::new()
+        .post(format!(
+            "{}{path}",
+            std::env::var("STRIPE_API_BASE").expect("base")
+        ))
+        .basic_auth("sk_test_local", Some(""))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form.to_owned())
+        .send()
+        .await
+        .expect("stripe")
+        .json()
+        .await
+        .expect("json")
+}
+
+#[tokio::test]
+async fn a_refund_stripe_cannot_make_now_stays_owed_until_the_relay_makes_it() {
+    let app = TestApp::start().await;
+    let (buyer, bearer) = app.user();
+    let order = app.order(&buyer, 600).await;
+    let (status, paid) = app
+        .pay(
+            &bearer,
+            json!({"orderId": order, "paymentMethodId": "pm_card_visa"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let intent = paid["stripeId"].as_str().expect("stripe id");
+    // The buyer's cancel arrives while Stripe is away: accepted, and the money is owed back.
+    let cancelled = CloudEvent::new(
+        "test",
+        types::ORDER_CANCELLED,
+        &order,
+        &json!({"id": order, "version": 1, "quantity": 1, "ticket": {"id": TICKET}}),
+    )
+    .expect("event");
+    let away = order_copy::router(app.with_stripe_away());
+    assert_eq!(app.post_event(away, &cancelled).await, 204);
+    assert_eq!(app.copy_status(&order).await, "cancelled");
+    assert_eq!(app.refunds_of(intent).await, 0);
+    assert_eq!(app.payment_status(intent).await, "refund_due");
+    // Stripe is back: the relay makes the refund, once, however often it runs.
+    assert_eq!(refunds::relay(&app.state, 0).await.expect("relay"), 1);
+    assert_eq!(refunds::relay(&app.state, 0).await.expect("relay"), 0);
+    assert_eq!(app.refunds_of(intent).await, 1);
+    assert_eq!(app.payment_status(intent).await, "refunded");
+}
+
+#[tokio::test]
+async fn a_webhook_payment_refused_while_stripe_is_away_is_refunded_later() {
+    let app = TestApp::start().await;
+    let (buyer, _) = app.user();
+    let order = app.order(&buyer, 600).await;
+    let intent = paid_intent(1, &order).await;
+    let body = json!({"id": "evt_away", "object": "event", "type": "payment_intent.succeeded",
+        "data": {"object": {"id": intent, "object": "payment_intent", "status": "succeeded",
+                            "amount": 1, "currency": "usd", "metadata": {"orderId": order}}}})
+    .to_string();
+    let signature = sign(SECRET, body.as_bytes(), shared::time::unix_now());
+    let away = shared::routing::finish(webhook::router(app.with_stripe_away()));
+    let request = axum::http::Request::builder()
+        .method("POST")
+        .uri("/api/payments/webhook")
+        .header("content-type", "application/json")
+        .header("stripe-signature", signature)
+        .body(axum::body::Body::from(body))
+        .expect("request");
+    assert_eq!(testing::send(&away, request).await.status().as_u16(), 200);
+    assert_eq!(app.refunds_of(&intent).await, 0);
+    assert_eq!(refunds::relay(&app.state, 0).await.expect("relay"), 1);
+    assert_eq!(app.refunds_of(&intent).await, 1);
+}
+
+#[tokio::test]
+async fn a_payment_authenticated_in_time_completes_its_order_though_the_expiry_comes_first() {
+    let app = TestApp::start().await;
+    let (buyer, bearer) = app.user();
+    let expires_at = shared::time::unix_now() + 8;
+    let order = app.order(&buyer, 8).await;
+    let method = authenticating_method().await;
+    let (status, pending) = app
+        .pay(
+            &bearer,
+            json!({"orderId": order, "paymentMethodId": method}),
+        )
+        .await;
+    assert_eq!(status, 202, "{pending}");
+    let intent = pending["stripeId"].as_str().expect("stripe id");
+    let secret = pending["clientSecret"].as_str().expect("client secret");
+    // The buyer passes 3-D Secure in time; Stripe's webhook is slow to come.
+    let authenticated = stripe_post(
+        &format!("/v1/payment_intents/{intent}/_authenticate"),
+        &format!("client_secret={secret}&success=true"),
+    )
+    .await;
+    assert_eq!(authenticated["status"], "succeeded");
+    sleep_past(expires_at).await;
+    assert_eq!(app.expire(&order).await, 204);
+    assert!(
+        app.store
+            .events
+            .events(types::PAYMENT_LAPSED)
+            .await
+            .is_empty(),
+        "paid in time, never lapsed"
+    );
+    assert_eq!(app.copy_status(&order).await, "complete");
+    let created = app.store.events.events(types::PAYMENT_CREATED).await;
+    assert_eq!(created.len(), 1);
+    assert_eq!(created[0].data["stripeId"], intent);
+    assert_eq!(app.refunds_of(intent).await, 0);
+}
+
+#[tokio::test]
+async fn a_payment_left_unauthenticated_is_cancelled_at_stripe_when_its_order_lapses() {
+    let app = TestApp::start().await;
+    let (buyer, bearer) = app.user();
+    let expires_at = shared::time::unix_now() + 8;
+    let order = app.order(&buyer, 8).await;
+    let method = authenticating_method().await;
+    let (status, pending) = app
+        .pay(
+            &bearer,
+            json!({"orderId": order, "paymentMethodId": method}),
+        )
+        .await;
+    assert_eq!(status, 202, "{pending}");
+    let intent = pending["stripeId"].as_str().expect("stripe id");
+    sleep_past(expires_at).await;
+    assert_eq!(app.expire(&order).await, 204);
+    assert_eq!(
+        app.store.events.events(types::PAYMENT_LAPSED).await.len(),
+        1
+    );
+    let late = app.state.stripe.intent(intent).await.expect("intent");
+    assert_eq!(late.status, "canceled", "it can no longer take money");
+}
+
+#[tokio::test]
+async fn an_expiry_of_a_paid_order_announces_its_payment_again() {
+    let app = TestApp::start().await;
+    let (buyer, bearer) = app.user();
+    let expires_at = shared::time::unix_now() + 8;
+    let order = app.order(&buyer, 8).await;
+    let (status, paid) = app
+        .pay(
+            &bearer,
+            json!({"orderId": order, "paymentMethodId": "pm_card_visa"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    sleep_past(expires_at).await;
+    // Orders never completed it (its `payment.created` went to the dead letters): the sweep's
+    // expiry reaches payments, which finds it paid and says so again.
+    assert_eq!(app.expire(&order).await, 204);
+    let created = app.store.events.events(types::PAYMENT_CREATED).await;
+    assert_eq!(created.len(), 2);
+    assert!(created.iter().all(|event| event.data["id"] == paid["id"]));
+    assert_ne!(
+        created[0].id, created[1].id,
+        "a new event, not deduplicated away"
+    );
 }
