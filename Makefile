@@ -10,6 +10,10 @@ RELEASE_BIN := target/release
 # Test dependencies listen away from `make run`'s defaults, so both can run at once.
 TEST_ENV := RUN_DIR=$(CURDIR)/.run/test DYNAMODB_PORT=19000 NATS_PORT=19222 STRIPE_PORT=19420
 
+# What renders or applies manifests uses the kubectl of scripts/setup-tools.sh (PyPI, pinned), first
+# on PATH, whether or not the machine has one of its own.
+test images deploy check-manifests: export PATH := $(CURDIR)/.venv/tools-bin:$(PATH)
+
 .PHONY: run test setup build lint unit bench clean images deploy check-manifests
 
 setup:
@@ -31,6 +35,8 @@ lint: setup
 ## Every test: formatting, lints, unit, integration (real DynamoDB Local and NATS), end to end, and
 ## the storefront in headless chromium (screenshots in tests/artifacts/browser).
 test: lint build
+	@./scripts/setup-tools.sh kubectl images
+	@./scripts/setup-lambda.sh
 	$(TEST_ENV) $(BIN)/devstack deps -- $(CARGO) test --workspace --no-fail-fast
 
 ## Benchmarks against the budgets in the architecture (release build), written to bench/results/latest.{json,md}.
@@ -42,16 +48,19 @@ bench: setup
 	@./scripts/build-storefront.sh
 	$(RELEASE_BIN)/bench --buyers $(BUYERS) --tickets $(TICKETS)
 
-## Every image (static musl binaries on distroless), through skaffold.
-images:
-	skaffold build
+## Every image, with podman and no registry: each function `FROM scratch` (static musl binary of the
+## `image` profile) and the storefront (NGINX and frontend/dist). `podman images` lists them.
+images: setup
+	@./scripts/images.sh
 
 ## One function: `make deploy FN=place-order [OVERLAY=dev|prod|drop] [DRY_RUN=1]`.
 deploy: setup
+	@./scripts/setup-tools.sh kubectl
 	@FN="$(FN)" OVERLAY="$(OVERLAY)" DRY_RUN="$(DRY_RUN)" ./scripts/deploy.sh
 
 ## Renders every overlay and validates each object against the Kubernetes and Knative schemas.
 check-manifests: setup
+	@./scripts/setup-tools.sh kubectl
 	@for overlay in base overlays/dev overlays/prod overlays/drop; do \
 	  printf '%s: ' "$$overlay"; kubectl kustomize "knative/$$overlay" | node scripts/validate-manifests.mjs | tail -1; \
 	done

@@ -10,8 +10,8 @@ log() { printf 'setup: %s\n' "$*" >&2; }
 missing=()
 command -v nats-server >/dev/null 2>&1 || missing+=(nats-server)
 command -v nginx >/dev/null 2>&1 || missing+=(nginx)
-# kubectl renders the Kustomize overlays in the manifest checks.
-command -v kubectl >/dev/null 2>&1 || missing+=(kubectl)
+# (kubectl, podman and the musl target are for the manifest checks and images only:
+# scripts/setup-tools.sh, from `make test`, `make images`, `make deploy`, `make check-manifests`.)
 # Headless chromium runs the storefront's browser test.
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if ((${#missing[@]})); then

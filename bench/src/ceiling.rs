@@ -1,27 +1,30 @@
 //! The ceiling: how many place-order transactions per second DynamoDB Local itself sustains, driven
 //! directly (no HTTP, no functions) with the drop's conditions: B attempts on one listing of Q
-//! tickets, the same number in flight, the same transaction (`orders::place_order::placement`) and
-//! the same retry on transaction conflicts.
+//! tickets, the same number in flight, the same transaction (`orders::store::Orders::place`, what
+//! `place-order` calls) and the same retry on transaction conflicts.
 
 use std::time::{Duration, Instant};
 
+use contract::events::TicketData;
+use contract::{Cents, Quantity, TicketId, UserId};
 use futures::StreamExt;
-use orders::place_order::{created_event, new_order, placement};
-use orders::replica::{self, TicketReplica};
-use orders::store::Orders;
-use serde_json::{Value, json};
+use orders::place_order::{created_event, new_order};
+use orders::store::{Orders, Placed};
+
 use shared::dynamo::{self, TablePrefix};
+use shared::events::types;
 use shared::outbox::Outbox;
 use shared::publisher::{NatsSettings, Publisher};
 
 use crate::drop::DropSettings;
+use crate::results::Ceiling;
 use crate::stats;
 
 pub async fn run(
     dynamodb_port: u16,
     nats_url: &str,
     settings: &DropSettings,
-) -> Result<Value, String> {
+) -> Result<Ceiling, String> {
     let client = crate::dynamo::local_client(dynamodb_port);
     let prefix = TablePrefix(format!("bench-ceiling-{}-", std::process::id()));
     dynamo::ensure_tables(&client, &prefix, orders::TABLES)
@@ -37,7 +40,7 @@ async fn measure(
     prefix: &TablePrefix,
     nats_url: &str,
     settings: &DropSettings,
-) -> Result<Value, String> {
+) -> Result<Ceiling, String> {
     let orders = Orders::new(client.clone(), prefix);
     // The outbox is written, never published: the ceiling is DynamoDB's alone.
     let publisher = Publisher::connect(NatsSettings {
@@ -50,27 +53,24 @@ async fn measure(
 
     let ticket_id = uuid::Uuid::now_v7().to_string();
     let quantity = i64::try_from(settings.tickets).map_err(|e| e.to_string())?;
-    let listing = TicketReplica {
-        pk: replica::key(&ticket_id),
-        entity: "ticket".to_owned(),
-        id: ticket_id,
-        title: "Ceiling".to_owned(),
-        price: 5000,
-        quantity,
-        user_id: "seller".to_owned(),
+    // The listing's replica, as `replicate-ticket` writes it from `ticket.created`.
+    let ticket = TicketData {
+        id: TicketId::from(ticket_id.as_str()),
         version: 0,
-        reserved: 0,
-        available: quantity,
+        title: "Ceiling".to_owned(),
+        price: Cents(5000),
+        quantity: Quantity(quantity),
+        user_id: UserId::from(uuid::Uuid::now_v7().to_string().as_str()),
     };
-    client
-        .put_item()
-        .table_name(orders.table())
-        .set_item(Some(
-            dynamo::item_of(&listing).map_err(|e| format!("{e:?}"))?,
-        ))
-        .send()
+    orders
+        .replicate(types::TICKET_CREATED, &ticket)
         .await
-        .map_err(|e| format!("seeding the listing: {e}"))?;
+        .map_err(|e| format!("seeding the listing: {e:?}"))?;
+    let listing = orders
+        .replica(&ticket_id)
+        .await
+        .map_err(|e| format!("reading the listing: {e:?}"))?
+        .ok_or("the seeded listing is missing")?;
 
     let mut latencies = stats::latencies();
     let started = Instant::now();
@@ -87,10 +87,12 @@ async fn measure(
                 );
                 let outcome = async {
                     let event = created_event(&order).map_err(|e| format!("{e:?}"))?;
-                    let items =
-                        placement(orders, outbox, &order, &event).map_err(|e| format!("{e:?}"))?;
-                    let result = orders.transact(items).await.map_err(|e| format!("{e:?}"))?;
-                    Ok(result.is_ok())
+                    let record = outbox.record(&event).map_err(|e| format!("{e:?}"))?;
+                    let placed = orders
+                        .place(&order, record, None)
+                        .await
+                        .map_err(|e| format!("{e:?}"))?;
+                    Ok(placed == Placed::Held)
                 }
                 .await;
                 (outcome, began.elapsed())
@@ -115,13 +117,13 @@ async fn measure(
             }
         }
     }
-    Ok(json!({
-        "transactions": settings.buyers,
-        "held": held,
-        "refused": refused,
-        "failed": failed,
-        "seconds": seconds,
-        "transactionsPerSecond": settings.buyers as f64 / seconds,
-        "latency": stats::percentiles(&latencies),
-    }))
+    Ok(Ceiling {
+        transactions: settings.buyers,
+        held,
+        refused,
+        failed,
+        seconds,
+        transactions_per_second: settings.buyers as f64 / seconds,
+        latency: stats::percentiles(&latencies),
+    })
 }

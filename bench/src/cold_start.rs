@@ -12,9 +12,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
-
 use crate::budgets::{BINARY_BYTES, COLD_START_MS, IDLE_RSS_KB, TOTAL_RSS_KB};
+use crate::results::{ColdStart, ColdStartBudgets, Function};
 use crate::stats::median;
 
 /// Requests sent before the second memory reading.
@@ -155,19 +154,15 @@ fn warm_up(addr: SocketAddr, count: usize) -> usize {
     ok
 }
 
-/// Measures every function `devstack functions` lists in `bin_dir`.
-pub fn run(bin_dir: &Path, env: &BTreeMap<String, String>, starts: usize) -> Result<Value, String> {
-    let listing = Command::new(bin_dir.join("devstack"))
-        .arg("functions")
-        .output()
-        .map_err(|e| format!("cannot list functions: {e}"))?;
-    let names: Vec<String> = String::from_utf8_lossy(&listing.stdout)
-        .lines()
-        .map(str::to_owned)
-        .collect();
-
+/// Measures each of `functions` (the binaries in `bin_dir`).
+pub fn run(
+    bin_dir: &Path,
+    functions: &[String],
+    env: &BTreeMap<String, String>,
+    starts: usize,
+) -> Result<ColdStart, String> {
     let mut measured = Vec::new();
-    for name in names {
+    for name in functions.iter().cloned() {
         let binary = bin_dir.join(&name);
         let binary_bytes = std::fs::metadata(&binary)
             .map_err(|e| format!("{name}: {e}"))?
@@ -208,27 +203,27 @@ pub fn run(bin_dir: &Path, env: &BTreeMap<String, String>, starts: usize) -> Res
         let max = m.starts_ms.iter().copied().fold(0.0, f64::max);
         total_rss += m.rss_kb;
         total_after += m.rss_after_requests_kb;
-        rows.push(json!({
-            "function": m.name,
-            "coldStartMedianMs": median(&mut m.starts_ms),
-            "coldStartMaxMs": max,
-            "idleRssKb": m.rss_kb,
-            "rssAfter1000RequestsKb": m.rss_after_requests_kb,
-            "rssFileKb": m.file_kb,
-            "rssAnonKb": m.anon_kb,
-            "binaryBytes": m.binary_bytes,
-        }));
+        rows.push(Function {
+            function: m.name.clone(),
+            cold_start_median_ms: median(&mut m.starts_ms),
+            cold_start_max_ms: max,
+            idle_rss_kb: m.rss_kb,
+            rss_after1000_requests_kb: m.rss_after_requests_kb,
+            rss_file_kb: m.file_kb,
+            rss_anon_kb: m.anon_kb,
+            binary_bytes: m.binary_bytes,
+        });
     }
-    Ok(json!({
-        "starts": starts,
-        "budgets": {
-            "coldStartMedianMs": COLD_START_MS,
-            "idleRssKb": IDLE_RSS_KB,
-            "totalIdleRssKb": TOTAL_RSS_KB,
-            "binaryBytes": BINARY_BYTES,
+    Ok(ColdStart {
+        starts,
+        budgets: ColdStartBudgets {
+            cold_start_median_ms: COLD_START_MS,
+            idle_rss_kb: IDLE_RSS_KB,
+            total_idle_rss_kb: TOTAL_RSS_KB,
+            binary_bytes: BINARY_BYTES,
         },
-        "functions": rows,
-        "totalIdleRssKb": total_rss,
-        "totalRssAfter1000RequestsKb": total_after,
-    }))
+        functions: rows,
+        total_idle_rss_kb: total_rss,
+        total_rss_after1000_requests_kb: total_after,
+    })
 }

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use shared::dynamo::TablePrefix;
 use shared::session::Sessions;
 
+use crate::results::{Drop, Payments};
 use crate::stats;
 
 pub struct DropSettings {
@@ -34,7 +35,7 @@ struct Placed {
     buyer: usize,
 }
 
-pub async fn run(stack: &Stack<'_>, settings: &DropSettings) -> Result<Value, String> {
+pub async fn run(stack: &Stack<'_>, settings: &DropSettings) -> Result<Drop, String> {
     let sessions = Sessions::new(stack.jwt_key.as_bytes(), 3_600, false);
     let token = |id: &str| {
         sessions
@@ -137,22 +138,22 @@ pub async fn run(stack: &Stack<'_>, settings: &DropSettings) -> Result<Value, St
     )
     .await;
 
-    Ok(json!({
-        "buyers": settings.buyers,
-        "tickets": settings.tickets,
-        "inFlight": settings.in_flight,
-        "ordersAccepted": accepted.len(),
-        "soldMinusQuantity": sold - quantity,
+    Ok(Drop {
+        buyers: settings.buyers,
+        tickets: settings.tickets,
+        in_flight: settings.in_flight,
+        orders_accepted: accepted.len(),
+        sold_minus_quantity: sold - quantity,
         // With fewer buyers than tickets, every buyer wins: the invariant is sold = min(B, Q).
-        "soldMinusExpected": sold - quantity.min(settings.buyers as i64),
-        "heldInStoreMinusSold": held_in_store - sold,
-        "serverErrors": server_errors,
-        "statuses": statuses,
-        "seconds": seconds,
-        "requestsPerSecond": settings.buyers as f64 / seconds,
-        "latency": stats::percentiles(&latencies),
-        "payments": payments,
-    }))
+        sold_minus_expected: sold - quantity.min(settings.buyers as i64),
+        held_in_store_minus_sold: held_in_store - sold,
+        server_errors,
+        statuses,
+        seconds,
+        requests_per_second: settings.buyers as f64 / seconds,
+        latency: stats::percentiles(&latencies),
+        payments,
+    })
 }
 
 /// Pays for a share of the accepted orders with the test card, 20 at a time, as buyers would.
@@ -162,7 +163,7 @@ async fn pay(
     buyers: &[String],
     accepted: &[&Placed],
     share: f64,
-) -> Value {
+) -> Payments {
     let count = ((accepted.len() as f64) * share).ceil() as usize;
     let url = format!("{base_url}/api/payments");
     let started = Instant::now();
@@ -198,11 +199,11 @@ async fn pay(
         .await;
     let attempted = outcomes.len();
     let (statuses, latencies) = stats::answers(outcomes);
-    json!({
-        "attempted": attempted,
-        "succeeded": statuses.get("201").copied().unwrap_or(0),
-        "statuses": statuses,
-        "seconds": started.elapsed().as_secs_f64(),
-        "latency": stats::percentiles(&latencies),
-    })
+    Payments {
+        attempted,
+        succeeded: statuses.get("201").copied().unwrap_or(0),
+        statuses,
+        seconds: started.elapsed().as_secs_f64(),
+        latency: stats::percentiles(&latencies),
+    }
 }

@@ -13,9 +13,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::cold_start::{start_once, status_kb, stop};
+use crate::results::{Guessing, PerAccount};
 
 /// Guesses sent at once in each burst.
 const GUESSES: usize = 200;
@@ -67,7 +68,7 @@ pub async fn run(
     bin_dir: &Path,
     project: &Path,
     env: &BTreeMap<String, String>,
-) -> Result<Value, String> {
+) -> Result<Guessing, String> {
     let limit_kb = knative_limit_kb(&project.join("knative/base/services/sign-in.yaml"))?;
     let started = {
         let (binary, env) = (bin_dir.join("sign-in"), env.clone());
@@ -110,20 +111,20 @@ pub async fn run(
     let after_both_kb = status_kb(pid, "VmRSS");
     stop(started.child);
 
-    Ok(json!({
-        "guesses": GUESSES,
-        "limitKb": limit_kb,
-        "rssBeforeKb": before_kb,
-        "rssPeakKb": peak_kb,
-        "rssAfterKb": after_kb,
-        "rssAnonAfterKb": anon_kb,
-        "statuses": statuses,
-        "seconds": seconds,
-        "perAccount": {
-            "addresses": ADDRESSES,
-            "statuses": limited_statuses,
-            "seconds": limited_seconds,
-            "rssAfterKb": after_both_kb,
+    Ok(Guessing {
+        guesses: GUESSES,
+        limit_kb,
+        rss_before_kb: before_kb,
+        rss_peak_kb: peak_kb,
+        rss_after_kb: after_kb,
+        rss_anon_after_kb: anon_kb,
+        statuses,
+        seconds,
+        per_account: PerAccount {
+            addresses: ADDRESSES,
+            statuses: limited_statuses,
+            seconds: limited_seconds,
+            rss_after_kb: after_both_kb,
         },
-    }))
+    })
 }

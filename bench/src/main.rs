@@ -17,16 +17,17 @@ mod cold_start;
 mod drop;
 mod dynamo;
 mod guessing;
+mod images;
 mod report;
+mod results;
 mod stats;
 mod sweep;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use serde_json::{Value, json};
-
 use crate::drop::DropSettings;
+use crate::results::{Guessing, Results, Storefront};
 
 struct Options {
     drop: DropSettings,
@@ -83,23 +84,31 @@ fn options() -> Result<Options, String> {
     Ok(options)
 }
 
-fn storefront_size(project: &Path) -> Value {
+/// The storefront's sizes, when it has been built.
+fn storefront_size(project: &Path) -> Option<Storefront> {
     std::fs::read_to_string(project.join("target/storefront-size.json"))
         .ok()
         .and_then(|text| serde_json::from_str(&text).ok())
-        .unwrap_or(Value::Null)
 }
 
-async fn run(options: Options) -> Result<Value, String> {
+/// What a run measured: everything, or (`--only guessing`) the one part.
+enum Measured {
+    All(Box<Results>),
+    Guessing(Guessing),
+}
+
+async fn run(options: Options) -> Result<Measured, String> {
     let bin_dir: PathBuf = std::env::current_exe()
         .ok()
         .and_then(|exe| exe.parent().map(Path::to_path_buf))
         .ok_or("cannot tell where the binaries are")?;
-    let project = std::fs::canonicalize(e2e::project_dir()).map_err(|e| e.to_string())?;
+    let project =
+        std::fs::canonicalize(devstack::stack::project_dir()).map_err(|e| e.to_string())?;
+    let functions = devstack::functions::load(&project)?;
 
     eprintln!("bench: starting the local stack from {}", bin_dir.display());
-    let stack = e2e::Stack::start_from(&bin_dir, &[]).await;
-    let env = stack.function_env().await;
+    let stack = devstack::stack::Stack::start(&bin_dir, &[]).await?;
+    let env = stack.function_env().await?;
     let dynamodb_port = stack.ports[1];
     let setting = |name: &str| {
         env.get(name)
@@ -116,7 +125,7 @@ async fn run(options: Options) -> Result<Value, String> {
     let guessing = guessing::run(&bin_dir, &project, &env).await?;
     if options.only.is_some() {
         stack.stop().await;
-        return Ok(json!({ "guessing": guessing }));
+        return Ok(Measured::Guessing(guessing));
     }
 
     eprintln!(
@@ -125,7 +134,7 @@ async fn run(options: Options) -> Result<Value, String> {
     );
     let cold = {
         let (bin_dir, env, starts) = (bin_dir.clone(), env.clone(), options.starts);
-        tokio::task::spawn_blocking(move || cold_start::run(&bin_dir, &env, starts))
+        tokio::task::spawn_blocking(move || cold_start::run(&bin_dir, &functions, &env, starts))
             .await
             .map_err(|e| e.to_string())??
     };
@@ -153,16 +162,17 @@ async fn run(options: Options) -> Result<Value, String> {
     let sweep = sweep::run(&bin_dir, &env, dynamodb_port, options.timers).await?;
 
     stack.stop().await;
-    Ok(json!({
-        "date": shared::time::rfc3339(shared::time::now()),
-        "cores": std::thread::available_parallelism().map_or(0, usize::from),
-        "coldStart": cold,
-        "ceiling": ceiling,
-        "drop": drop,
-        "sweep": sweep,
-        "guessing": guessing,
-        "storefront": storefront_size(&project),
-    }))
+    Ok(Measured::All(Box::new(Results {
+        date: shared::time::rfc3339(shared::time::now()),
+        cores: std::thread::available_parallelism().map_or(0, usize::from),
+        cold_start: cold,
+        ceiling,
+        drop,
+        sweep,
+        guessing: Some(guessing),
+        storefront: storefront_size(&project),
+        images: images::measure(&project).ok(),
+    })))
 }
 
 fn main() -> ExitCode {
@@ -171,7 +181,7 @@ fn main() -> ExitCode {
         let dir = Path::new("bench/results");
         let rendered = std::fs::read_to_string(dir.join("latest.json"))
             .map_err(|e| e.to_string())
-            .and_then(|text| serde_json::from_str::<Value>(&text).map_err(|e| e.to_string()))
+            .and_then(|text| serde_json::from_str::<Results>(&text).map_err(|e| e.to_string()))
             .and_then(|results| report::write(dir, &results).map_err(|e| e.to_string()));
         return match rendered {
             Ok(summary) => {
@@ -191,7 +201,6 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let only = options.only.is_some();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => {
@@ -206,10 +215,21 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if only {
-        println!("{results:#}");
-        return ExitCode::SUCCESS;
-    }
+    let results = match results {
+        Measured::All(results) => results,
+        Measured::Guessing(guessing) => {
+            return match serde_json::to_string_pretty(&guessing) {
+                Ok(text) => {
+                    println!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(err) => {
+                    eprintln!("bench: {err}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+    };
     match report::write(Path::new("bench/results"), &results) {
         Ok(summary) => println!("{summary}"),
         Err(err) => {
@@ -217,11 +237,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    let drop = &results["drop"];
-    if drop["soldMinusExpected"] != 0
-        || drop["heldInStoreMinusSold"] != 0
-        || drop["serverErrors"] != 0
-    {
+    if !results.drop.invariants_hold() {
         eprintln!("bench: the drop broke an invariant: sold − quantity and 5xx must both be 0");
         return ExitCode::FAILURE;
     }

@@ -1,14 +1,36 @@
-//! `latest.json` (every figure) and `latest.md` (the same, readable, each figure beside its budget).
+//! `latest.json` (every figure) and `latest.md` (the same, readable, each figure beside its budget),
+//! both from the typed [`Results`].
+//!
+//! The page is the budget table, then one section per measurement ([`SECTIONS`]): a new
+//! measurement is a field of `Results`, its rows in [`budget_rows`] if it has a budget, and one line
+//! in `SECTIONS`.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
-use serde_json::Value;
-
 use crate::budgets;
+use crate::results::{Results, Statuses};
 
-fn f(value: &Value) -> f64 {
-    value.as_f64().unwrap_or(f64::NAN)
+/// The sections after the budget table, in order.
+const SECTIONS: &[fn(&Results, &mut String)] = &[
+    drop_section,
+    ceiling_section,
+    guessing_section,
+    sweep_section,
+    functions_section,
+    images_section,
+];
+
+/// Image and shipping-binary sizes (`make images` first; "not built" otherwise).
+fn images_section(results: &Results, md: &mut String) {
+    if let Some(sizes) = &results.images {
+        md.push_str(&crate::images::markdown(sizes));
+    }
+}
+
+/// Statuses as one compact JSON object, `{"201":500,"400":1500}`.
+fn statuses(statuses: &Statuses) -> String {
+    serde_json::to_string(statuses).unwrap_or_default()
 }
 
 fn verdict(ok: bool) -> &'static str {
@@ -16,185 +38,225 @@ fn verdict(ok: bool) -> &'static str {
 }
 
 /// Writes both files; returns a short summary for the terminal.
-pub fn write(dir: &Path, results: &Value) -> std::io::Result<String> {
+pub fn write(dir: &Path, results: &Results) -> std::io::Result<String> {
     std::fs::create_dir_all(dir)?;
-    std::fs::write(dir.join("latest.json"), format!("{results:#}\n"))?;
+    let json = serde_json::to_string_pretty(results)?;
+    std::fs::write(dir.join("latest.json"), format!("{json}\n"))?;
     let markdown = markdown(results);
     std::fs::write(dir.join("latest.md"), &markdown)?;
     Ok(summary(results))
 }
 
-fn summary(r: &Value) -> String {
-    let (drop, ceiling) = (&r["drop"], &r["ceiling"]);
+fn summary(r: &Results) -> String {
+    let (drop, ceiling) = (&r.drop, &r.ceiling);
     format!(
         "bench: drop {:.0} orders/s ({:.0} % of DynamoDB Local's {:.0}/s), p99 {:.0} ms, sold − Q = {}, 5xx = {}; \
          results in bench/results/latest.md",
-        f(&drop["requestsPerSecond"]),
-        100.0 * f(&drop["requestsPerSecond"]) / f(&ceiling["transactionsPerSecond"]),
-        f(&ceiling["transactionsPerSecond"]),
-        f(&drop["latency"]["p99Ms"]),
-        drop["soldMinusQuantity"],
-        drop["serverErrors"],
+        drop.requests_per_second,
+        100.0 * drop.requests_per_second / ceiling.transactions_per_second,
+        ceiling.transactions_per_second,
+        drop.latency.p99_ms,
+        drop.sold_minus_quantity,
+        drop.server_errors,
     )
 }
 
-fn markdown(r: &Value) -> String {
+fn markdown(r: &Results) -> String {
     let mut md = String::new();
     let _ = writeln!(md, "# Benchmark results\n");
     let _ = writeln!(
         md,
         "{} on a machine with {} cores. Medians unless named; the machine is shared, so compare \
          ratios measured in the same run. Reproduce with `make bench` (after `make test`).\n",
-        r["date"].as_str().unwrap_or("?"),
-        r["cores"]
+        r.date, r.cores
     );
-
-    let cold = &r["coldStart"];
-    let functions = cold["functions"].as_array().cloned().unwrap_or_default();
-    let worst = |key: &str| functions.iter().map(|row| f(&row[key])).fold(0.0, f64::max);
     let _ = writeln!(md, "## Budgets\n");
     let _ = writeln!(md, "| what | measured | budget | |\n|---|---|---|---|");
-    let mut row = |what: &str, measured: String, budget: String, ok: bool| {
+    for (what, measured, budget, ok) in budget_rows(r) {
         let _ = writeln!(md, "| {what} | {measured} | {budget} | {} |", verdict(ok));
+    }
+    for section in SECTIONS {
+        section(r, &mut md);
+    }
+    md
+}
+
+/// The budget table's rows: what, measured, budget, whether it is kept.
+fn budget_rows(r: &Results) -> Vec<(&'static str, String, String, bool)> {
+    let functions = &r.cold_start.functions;
+    let worst = |figure: fn(&crate::results::Function) -> f64| {
+        functions.iter().map(figure).fold(0.0, f64::max)
     };
-    let cold_worst = worst("coldStartMedianMs");
-    row(
+    let mut rows = Vec::new();
+    let cold_worst = worst(|f| f.cold_start_median_ms);
+    rows.push((
         "cold start, slowest function's median",
         format!("{cold_worst:.1} ms"),
         format!("≤ {} ms", budgets::COLD_START_MS),
         cold_worst <= budgets::COLD_START_MS,
-    );
-    let rss_worst = worst("idleRssKb");
-    row(
+    ));
+    let rss_worst = worst(|f| f.idle_rss_kb as f64);
+    rows.push((
         "idle RSS, largest function",
         format!("{:.1} MB", rss_worst / 1024.0),
         "≤ 10 MB".into(),
         rss_worst <= budgets::IDLE_RSS_KB as f64,
-    );
-    let warm_worst = worst("rssAfter1000RequestsKb");
-    row(
+    ));
+    let warm_worst = worst(|f| f.rss_after1000_requests_kb as f64);
+    rows.push((
         "RSS after 1,000 requests, largest function",
         format!("{:.1} MB", warm_worst / 1024.0),
         "≤ 10 MB".into(),
         warm_worst <= budgets::IDLE_RSS_KB as f64,
-    );
-    let total = f(&cold["totalIdleRssKb"]);
-    row(
+    ));
+    let total = r.cold_start.total_idle_rss_kb;
+    rows.push((
         "idle RSS, every function together",
-        format!("{:.0} MB", total / 1024.0),
+        format!("{:.0} MB", total as f64 / 1024.0),
         "≤ 250 MB".into(),
-        total <= budgets::TOTAL_RSS_KB as f64,
-    );
-    let size_worst = worst("binaryBytes");
-    row(
+        total <= budgets::TOTAL_RSS_KB,
+    ));
+    let size_worst = worst(|f| f.binary_bytes as f64);
+    rows.push((
         "stripped release binary, largest",
         format!("{:.1} MB", size_worst / 1_048_576.0),
         "≤ 15 MB".into(),
         size_worst <= budgets::BINARY_BYTES as f64,
-    );
-    let drop = &r["drop"];
-    row(
+    ));
+    if let Some(images) = &r.images {
+        if let Some(largest) = images
+            .largest_binary()
+            .and_then(|a| Some((a, a.binary_bytes?)))
+        {
+            rows.push((
+                "shipping (image profile, musl) binary, largest",
+                format!(
+                    "{:.1} MB ({})",
+                    largest.1 as f64 / 1_048_576.0,
+                    largest.0.image
+                ),
+                "≤ 15 MB".into(),
+                largest.1 <= budgets::BINARY_BYTES,
+            ));
+        }
+        if let Some(largest) = images
+            .largest_function_image()
+            .and_then(|a| Some((a, a.image_bytes?)))
+        {
+            rows.push((
+                "function image, largest",
+                format!(
+                    "{:.1} MB ({})",
+                    largest.1 as f64 / 1_048_576.0,
+                    largest.0.image
+                ),
+                "≤ 15 MB".into(),
+                !largest.0.over_budget(),
+            ));
+        }
+    }
+    let (drop, ceiling) = (&r.drop, &r.ceiling);
+    rows.push((
         "drop: sold − quantity",
-        drop["soldMinusQuantity"].to_string(),
+        drop.sold_minus_quantity.to_string(),
         "exactly 0".into(),
-        drop["soldMinusExpected"] == 0 && drop["heldInStoreMinusSold"] == 0,
-    );
-    row(
+        drop.sold_minus_expected == 0 && drop.held_in_store_minus_sold == 0,
+    ));
+    rows.push((
         "drop: 5xx answers",
-        drop["serverErrors"].to_string(),
+        drop.server_errors.to_string(),
         "0".into(),
-        drop["serverErrors"] == 0,
-    );
-    let ceiling = &r["ceiling"];
-    let share = f(&drop["requestsPerSecond"]) / f(&ceiling["transactionsPerSecond"]);
-    row(
+        drop.server_errors == 0,
+    ));
+    let share = drop.requests_per_second / ceiling.transactions_per_second;
+    rows.push((
         "drop: place-order throughput / DynamoDB Local's",
         format!(
             "{:.0} % ({:.0} / {:.0} per s)",
             100.0 * share,
-            f(&drop["requestsPerSecond"]),
-            f(&ceiling["transactionsPerSecond"])
+            drop.requests_per_second,
+            ceiling.transactions_per_second
         ),
         "≥ 80 %".into(),
         share >= budgets::DROP_SHARE_OF_CEILING,
-    );
-    let p99 = f(&drop["latency"]["p99Ms"]);
-    row(
+    ));
+    rows.push((
         "drop: place-order p99",
-        format!("{p99:.0} ms"),
+        format!("{:.0} ms", drop.latency.p99_ms),
         "≤ 150 ms".into(),
-        p99 <= budgets::DROP_P99_MS,
-    );
-    let guessing = &r["guessing"];
-    if let Some(limit_kb) = guessing["limitKb"].as_u64() {
-        let peak_kb = f(&guessing["rssPeakKb"]);
-        row(
+        drop.latency.p99_ms <= budgets::DROP_P99_MS,
+    ));
+    if let Some(guessing) = &r.guessing {
+        rows.push((
             "sign-in RSS under 200 concurrent wrong sign-ins, peak / after",
             format!(
                 "{:.1} / {:.1} MB",
-                peak_kb / 1024.0,
-                f(&guessing["rssAfterKb"]) / 1024.0
+                guessing.rss_peak_kb as f64 / 1024.0,
+                guessing.rss_after_kb as f64 / 1024.0
             ),
-            format!("< {} MiB (Knative limit)", limit_kb / 1024),
-            peak_kb < limit_kb as f64,
-        );
+            format!("< {} MiB (Knative limit)", guessing.limit_kb / 1024),
+            guessing.rss_peak_kb < guessing.limit_kb,
+        ));
     }
-    let storefront = &r["storefront"];
-    if let Some(bytes) = storefront["total"].as_u64() {
-        row(
+    if let Some(storefront) = &r.storefront {
+        rows.push((
             "storefront: wasm + js + css, gzipped",
-            format!("{:.0} KB", bytes as f64 / 1024.0),
+            format!("{:.0} KB", storefront.total as f64 / 1024.0),
             "≤ 300 KB".into(),
-            bytes <= budgets::STOREFRONT_GZIP_BYTES,
-        );
+            storefront.total <= budgets::STOREFRONT_GZIP_BYTES,
+        ));
     }
+    rows
+}
 
+fn drop_section(r: &Results, md: &mut String) {
+    let drop = &r.drop;
     let _ = writeln!(md, "\n## Ticket drop through NGINX\n");
     let _ = writeln!(
         md,
         "{} buyers, already signed in, race for one listing of {} tickets, {} requests in flight, one \
          order each, through NGINX to `place-order` with the whole stack running.\n",
-        drop["buyers"], drop["tickets"], drop["inFlight"]
+        drop.buyers, drop.tickets, drop.in_flight
     );
     let _ = writeln!(md, "| figure | value |\n|---|---|");
     for (name, value) in [
-        ("orders accepted", drop["ordersAccepted"].to_string()),
-        ("sold − quantity", drop["soldMinusQuantity"].to_string()),
+        ("orders accepted", drop.orders_accepted.to_string()),
+        ("sold − quantity", drop.sold_minus_quantity.to_string()),
         (
             "held in DynamoDB − sold",
-            drop["heldInStoreMinusSold"].to_string(),
+            drop.held_in_store_minus_sold.to_string(),
         ),
-        ("answers by status", drop["statuses"].to_string()),
-        ("5xx", drop["serverErrors"].to_string()),
-        ("wall time", format!("{:.2} s", f(&drop["seconds"]))),
+        ("answers by status", statuses(&drop.statuses)),
+        ("5xx", drop.server_errors.to_string()),
+        ("wall time", format!("{:.2} s", drop.seconds)),
         (
             "place-order throughput",
-            format!("{:.0} requests/s", f(&drop["requestsPerSecond"])),
+            format!("{:.0} requests/s", drop.requests_per_second),
         ),
         (
             "latency p50 / p95 / p99 / max",
             format!(
                 "{:.0} / {:.0} / {:.0} / {:.0} ms",
-                f(&drop["latency"]["p50Ms"]),
-                f(&drop["latency"]["p95Ms"]),
-                f(&drop["latency"]["p99Ms"]),
-                f(&drop["latency"]["maxMs"])
+                drop.latency.p50_ms, drop.latency.p95_ms, drop.latency.p99_ms, drop.latency.max_ms
             ),
         ),
         (
             "then paid (test card, 20 at a time)",
             format!(
                 "{} of {} attempted, statuses {}, p50 {:.0} ms",
-                drop["payments"]["succeeded"],
-                drop["payments"]["attempted"],
-                drop["payments"]["statuses"],
-                f(&drop["payments"]["latency"]["p50Ms"])
+                drop.payments.succeeded,
+                drop.payments.attempted,
+                statuses(&drop.payments.statuses),
+                drop.payments.latency.p50_ms
             ),
         ),
     ] {
         let _ = writeln!(md, "| {name} | {value} |");
     }
+}
 
+fn ceiling_section(r: &Results, md: &mut String) {
+    let (drop, ceiling) = (&r.drop, &r.ceiling);
     let _ = writeln!(md, "\n## The ceiling: DynamoDB Local alone\n");
     let _ = writeln!(
         md,
@@ -202,17 +264,17 @@ fn markdown(r: &Value) -> String {
          outbox record), {} attempts on one listing of {} with {} in flight, straight to DynamoDB Local \
          from this process with the same conflict retries: {:.0} transactions/s ({} held, {} refused, \
          {} failed), p50 {:.0} ms, p99 {:.0} ms.\n",
-        ceiling["transactions"],
-        drop["tickets"],
-        drop["inFlight"],
-        f(&ceiling["transactionsPerSecond"]),
-        ceiling["held"],
-        ceiling["refused"],
-        ceiling["failed"],
-        f(&ceiling["latency"]["p50Ms"]),
-        f(&ceiling["latency"]["p99Ms"])
+        ceiling.transactions,
+        drop.tickets,
+        drop.in_flight,
+        ceiling.transactions_per_second,
+        ceiling.held,
+        ceiling.refused,
+        ceiling.failed,
+        ceiling.latency.p50_ms,
+        ceiling.latency.p99_ms
     );
-    let _ = writeln!(md, "{}\n", crate::report::where_the_rest_goes(r));
+    let _ = writeln!(md, "{}\n", where_the_rest_goes(r));
     let _ = writeln!(
         md,
         "The p99 budget: the winners' latency is set by how fast one listing's item takes holds. \
@@ -226,70 +288,78 @@ fn markdown(r: &Value) -> String {
          (`orders::gate`), instead of sending all of them to conflict and back off; on 2026-11-24 the \
          drop's p99 was 1.7 times the ceiling's own before that change and 1.0 and 1.6 times it in \
          two runs after: within this shared machine's noise, so not shown to matter.\n",
-        drop["inFlight"],
-        f(&ceiling["latency"]["p99Ms"]),
-        drop["inFlight"],
-        drop["inFlight"],
-        f(&ceiling["transactionsPerSecond"]),
-        1000.0 * f(&drop["inFlight"]) / f(&ceiling["transactionsPerSecond"]),
+        drop.in_flight,
+        ceiling.latency.p99_ms,
+        drop.in_flight,
+        drop.in_flight,
+        ceiling.transactions_per_second,
+        1000.0 * drop.in_flight as f64 / ceiling.transactions_per_second,
     );
+}
 
-    if guessing.is_object() {
-        let _ = writeln!(md, "## Sign-in under password guessing\n");
-        let _ = writeln!(
-            md,
-            "The release `sign-in`, started alone with the stack's environment, gets {} wrong \
-             sign-ins at once for {} different addresses (so the per-account limit refuses none: each \
-             costs an Argon2id hash with 19 MiB of working memory). Resident memory: {:.1} MB before, \
-             {:.1} MB at the peak (sampled every 5 ms), {:.1} MB after ({:.1} MB of it anonymous); its \
-             Knative limit is {} MiB. Answers {} in {:.1} s: one worker hashes, in one buffer it reuses; \
-             two requests at a time do their DynamoDB calls and their hash, the others wait in a \
-             bounded queue, and those the queue cannot hold, or whose turn would come after the 10 s \
-             request deadline, get 503 with `Retry-After`. Then {} at once for {} addresses: answers \
-             {} in {:.1} s, RSS after {:.1} MB; after an address's tenth attempt the per-account limit \
-             answers 429 without hashing, but for one attempt each time a lock (1 s, doubling) runs \
-             out.\n",
-            guessing["guesses"],
-            guessing["guesses"],
-            f(&guessing["rssBeforeKb"]) / 1024.0,
-            f(&guessing["rssPeakKb"]) / 1024.0,
-            f(&guessing["rssAfterKb"]) / 1024.0,
-            f(&guessing["rssAnonAfterKb"]) / 1024.0,
-            guessing["limitKb"].as_u64().unwrap_or(0) / 1024,
-            guessing["statuses"],
-            f(&guessing["seconds"]),
-            guessing["guesses"],
-            guessing["perAccount"]["addresses"],
-            guessing["perAccount"]["statuses"],
-            f(&guessing["perAccount"]["seconds"]),
-            f(&guessing["perAccount"]["rssAfterKb"]) / 1024.0,
-        );
-    }
+fn guessing_section(r: &Results, md: &mut String) {
+    let Some(guessing) = &r.guessing else {
+        return;
+    };
+    let kb_as_mb = |kb: u64| kb as f64 / 1024.0;
+    let _ = writeln!(md, "## Sign-in under password guessing\n");
+    let _ = writeln!(
+        md,
+        "The release `sign-in`, started alone with the stack's environment, gets {} wrong \
+         sign-ins at once for {} different addresses (so the per-account limit refuses none: each \
+         costs an Argon2id hash with 19 MiB of working memory). Resident memory: {:.1} MB before, \
+         {:.1} MB at the peak (sampled every 5 ms), {:.1} MB after ({:.1} MB of it anonymous); its \
+         Knative limit is {} MiB. Answers {} in {:.1} s: one worker hashes, in one buffer it reuses; \
+         two requests at a time do their DynamoDB calls and their hash, the others wait in a \
+         bounded queue, and those the queue cannot hold, or whose turn would come after the 10 s \
+         request deadline, get 503 with `Retry-After`. Then {} at once for {} addresses: answers \
+         {} in {:.1} s, RSS after {:.1} MB; after an address's tenth attempt the per-account limit \
+         answers 429 without hashing, but for one attempt each time a lock (1 s, doubling) runs \
+         out.\n",
+        guessing.guesses,
+        guessing.guesses,
+        kb_as_mb(guessing.rss_before_kb),
+        kb_as_mb(guessing.rss_peak_kb),
+        kb_as_mb(guessing.rss_after_kb),
+        kb_as_mb(guessing.rss_anon_after_kb),
+        guessing.limit_kb / 1024,
+        statuses(&guessing.statuses),
+        guessing.seconds,
+        guessing.guesses,
+        guessing.per_account.addresses,
+        statuses(&guessing.per_account.statuses),
+        guessing.per_account.seconds,
+        kb_as_mb(guessing.per_account.rss_after_kb),
+    );
+}
 
-    let sweep = &r["sweep"];
+fn sweep_section(r: &Results, md: &mut String) {
+    let sweep = &r.sweep;
     let _ = writeln!(md, "## Expiry sweep\n");
     let _ = writeln!(
         md,
         "{} timers armed through `arm-timer` in {:.1} s, all due; `expire` called until it found none: \
          {} fired in {} sweeps over {:.1} s ({:.0} timers/s, median sweep {:.0} ms). DynamoDB calls, \
          counted at a proxy in front of DynamoDB Local: {} in all, {:.2} per timer, by operation {}.\n",
-        sweep["timers"],
-        f(&sweep["armSeconds"]),
-        sweep["fired"],
-        sweep["sweeps"],
-        f(&sweep["seconds"]),
-        f(&sweep["timersPerSecond"]),
-        f(&sweep["medianSweepMs"]),
-        sweep["dynamodbCallsTotal"],
-        f(&sweep["dynamodbCallsPerTimer"]),
-        sweep["dynamodbCalls"]
+        sweep.timers,
+        sweep.arm_seconds,
+        sweep.fired,
+        sweep.sweeps,
+        sweep.seconds,
+        sweep.timers_per_second,
+        sweep.median_sweep_ms,
+        sweep.dynamodb_calls_total,
+        sweep.dynamodb_calls_per_timer,
+        statuses(&sweep.dynamodb_calls)
     );
+}
 
+fn functions_section(r: &Results, md: &mut String) {
+    let functions = &r.cold_start.functions;
     let _ = writeln!(md, "## Every function\n");
-    let (file, anon): (f64, f64) = functions
-        .iter()
-        .map(|row| (f(&row["rssFileKb"]), f(&row["rssAnonKb"])))
-        .fold((0.0, 0.0), |(a, b), (x, y)| (a + x, b + y));
+    let (file, anon) = functions.iter().fold((0.0, 0.0), |(file, anon), row| {
+        (file + row.rss_file_kb as f64, anon + row.rss_anon_kb as f64)
+    });
     let _ = writeln!(
         md,
         "What the memory is: after the 1,000 requests, {:.0} % of all the functions' resident memory \
@@ -309,38 +379,51 @@ fn markdown(r: &Value) -> String {
         md,
         "| function | cold start median (ms) | max (ms) | idle RSS (KB) | RSS after 1,000 requests (KB) | of which file / anon (KB) | binary (MB) |\n|---|---|---|---|---|---|---|"
     );
-    for row in &functions {
+    for row in functions {
         let _ = writeln!(
             md,
             "| {} | {:.1} | {:.1} | {} | {} | {} / {} | {:.1} |",
-            row["function"].as_str().unwrap_or("?"),
-            f(&row["coldStartMedianMs"]),
-            f(&row["coldStartMaxMs"]),
-            row["idleRssKb"],
-            row["rssAfter1000RequestsKb"],
-            row["rssFileKb"],
-            row["rssAnonKb"],
-            f(&row["binaryBytes"]) / 1_048_576.0
+            row.function,
+            row.cold_start_median_ms,
+            row.cold_start_max_ms,
+            row.idle_rss_kb,
+            row.rss_after1000_requests_kb,
+            row.rss_file_kb,
+            row.rss_anon_kb,
+            row.binary_bytes as f64 / 1_048_576.0
         );
     }
-    md
 }
 
 /// Explains the gap between the drop and the ceiling from the run's own numbers.
-pub fn where_the_rest_goes(r: &Value) -> String {
-    let drop = &r["drop"];
-    let accepted = f(&drop["ordersAccepted"]);
-    let buyers = f(&drop["buyers"]);
+pub fn where_the_rest_goes(r: &Results) -> String {
+    let accepted = r.drop.orders_accepted;
     format!(
         "Where the rest goes: every drop request also crosses NGINX and a function over loopback HTTP, \
-         verifies a JWT and reads the listing's replica (`GetItem`) before the transaction; the {:.0} \
+         verifies a JWT and reads the listing's replica (`GetItem`) before the transaction; the {} \
          winners also publish `order.created` to NATS and wait for its acknowledgement, whose handlers \
          (`hold-tickets`, `arm-timer`, `copy-order`) then write to the same DynamoDB Local during the \
-         drop. The {:.0} losers after the sell-out are refused by that read, without a transaction, so \
+         drop. The {} losers after the sell-out are refused by that read, without a transaction, so \
          the drop's request rate is not bounded by the transaction rate alone. DynamoDB Local, NGINX, \
          NATS, the functions and this load generator share {} cores.",
         accepted,
-        buyers - accepted,
-        r["cores"]
+        r.drop.buyers.saturating_sub(accepted),
+        r.cores
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The page rendered from the committed results is the committed page: the typed report says
+    /// what the untyped one said.
+    #[test]
+    fn the_committed_results_render_the_committed_page() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("results");
+        let text = std::fs::read_to_string(dir.join("latest.json")).expect("latest.json");
+        let results: Results = serde_json::from_str(&text).expect("typed results");
+        let page = std::fs::read_to_string(dir.join("latest.md")).expect("latest.md");
+        assert_eq!(markdown(&results), page);
+    }
 }

@@ -1,7 +1,8 @@
 //! Medians and latency histograms.
 
 use hdrhistogram::Histogram;
-use serde_json::{Value, json};
+
+use crate::results::Latency;
 
 pub fn median(values: &mut [f64]) -> f64 {
     if values.is_empty() {
@@ -41,12 +42,12 @@ pub fn answers(
 }
 
 /// p50, p95, p99 and max in milliseconds.
-pub fn percentiles(histogram: &Histogram<u64>) -> Value {
+pub fn percentiles(histogram: &Histogram<u64>) -> Latency {
     let ms = |q: f64| histogram.value_at_quantile(q) as f64 / 1000.0;
-    json!({
-        "p50Ms": ms(0.50),
-        "p95Ms": ms(0.95),
-        "p99Ms": ms(0.99),
-        "maxMs": histogram.max() as f64 / 1000.0,
-    })
+    Latency {
+        p50_ms: ms(0.50),
+        p95_ms: ms(0.95),
+        p99_ms: ms(0.99),
+        max_ms: histogram.max() as f64 / 1000.0,
+    }
 }

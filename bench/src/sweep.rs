@@ -8,13 +8,16 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use contract::events::{OrderCreatedData, OrderedTicket};
+use contract::{Cents, OrderId, OrderStatus, Quantity, TicketId, UserId};
 use futures::StreamExt;
-use serde_json::{Value, json};
-use shared::events::data::{OrderCreatedData, OrderedTicket};
+use serde_json::Value;
 use shared::events::{CloudEvent, types};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, Command};
+
+use crate::results::Sweep;
 
 type Counts = Arc<Mutex<BTreeMap<String, u64>>>;
 
@@ -113,7 +116,7 @@ pub async fn run(
     env: &BTreeMap<String, String>,
     dynamodb_port: u16,
     timers: usize,
-) -> Result<Value, String> {
+) -> Result<Sweep, String> {
     let prefix = format!("bench-sweep-{}-", std::process::id());
     let mut env = env.clone();
     env.insert("TABLE_PREFIX".into(), prefix.clone());
@@ -142,7 +145,7 @@ async fn measure(
     env: &BTreeMap<String, String>,
     dynamodb_port: u16,
     timers: usize,
-) -> Result<Value, String> {
+) -> Result<Sweep, String> {
     let (_arm, arm_port) = start(bin_dir, "arm-timer", env).await?;
     let http = reqwest::Client::new();
     // Due ten seconds ago: every timer is due at the first sweep.
@@ -154,22 +157,22 @@ async fn measure(
             let (http, arm_url, due) = (&http, &arm_url, &due);
             async move {
                 let id = uuid::Uuid::now_v7().to_string();
-                let Ok(event) = CloudEvent::new(
+                let Ok(event) = CloudEvent::of(
                     "bench",
                     types::ORDER_CREATED,
                     &id,
                     &OrderCreatedData {
-                        id: id.clone(),
+                        id: OrderId::from(id.as_str()),
                         version: 0,
-                        status: "created".to_owned(),
-                        user_id: uuid::Uuid::now_v7().to_string(),
+                        status: OrderStatus::Created,
+                        user_id: UserId::from(uuid::Uuid::now_v7().to_string().as_str()),
                         expires_at: due.clone(),
-                        quantity: 1,
+                        quantity: Quantity(1),
                         ticket: OrderedTicket {
-                            id: uuid::Uuid::now_v7().to_string(),
-                            price: 2_000,
+                            id: TicketId::from(uuid::Uuid::now_v7().to_string().as_str()),
+                            price: Cents(2_000),
                         },
-                        total: 2_000,
+                        total: Cents(2_000),
                     },
                 ) else {
                     return 1;
@@ -236,18 +239,18 @@ async fn measure(
     proxy_task.abort();
     let calls = counts.lock().map(|c| c.clone()).unwrap_or_default();
     let total: u64 = calls.values().sum();
-    Ok(json!({
-        "timers": timers,
-        "armSeconds": arm_seconds,
-        "fired": fired,
-        "sweeps": sweeps,
-        "seconds": seconds,
-        "timersPerSecond": fired as f64 / seconds,
-        "medianSweepMs": crate::stats::median(&mut per_sweep_ms),
-        "dynamodbCalls": calls,
-        "dynamodbCallsTotal": total,
-        "dynamodbCallsPerTimer": total as f64 / (fired.max(1) as f64),
-    }))
+    Ok(Sweep {
+        timers,
+        arm_seconds,
+        fired,
+        sweeps,
+        seconds,
+        timers_per_second: fired as f64 / seconds,
+        median_sweep_ms: crate::stats::median(&mut per_sweep_ms),
+        dynamodb_calls: calls,
+        dynamodb_calls_total: total,
+        dynamodb_calls_per_timer: total as f64 / (fired.max(1) as f64),
+    })
 }
 
 #[cfg(test)]

@@ -10,14 +10,17 @@
 //! their addresses in its environment (this is how `make test` gives integration tests a real
 //! DynamoDB Local and NATS), stops them, and exits with COMMAND's status.
 //!
+//! `EXTERNAL_NATS_URL` (comma-separated servers, e.g. a JetStream cluster) makes both use NATS
+//! servers that already run instead of starting one.
+//!
 //! Each run moves the previous runs' logs to `logs.1`…`logs.5` and starts a fresh `logs/`.
 //!
-//! `devstack functions` lists the function binaries, one per line (benchmarks and checks read it).
+//! `devstack functions` lists the function binaries, one per line, in port order: the Services of
+//! `knative/base/kustomization.yaml` (see [`devstack::functions`]).
 //!
 //! `devstack env` prints, as `NAME=value` lines, the environment the functions get for the ports and
 //! prefix in its own environment (the benchmarks start functions of their own beside a stack).
 
-mod functions;
 mod localstripe;
 mod nginx;
 mod probe;
@@ -40,13 +43,7 @@ const USAGE: &str =
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("functions") {
-        for function in functions::ALL {
-            println!("{function}");
-        }
-        return ExitCode::SUCCESS;
-    }
-    let settings = match Settings::from_env() {
+    let mut settings = match Settings::from_env() {
         Ok(settings) => settings,
         Err(problems) => {
             for problem in problems {
@@ -55,6 +52,19 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let command_name = args.first().map_or("up", String::as_str);
+    if matches!(command_name, "up" | "functions")
+        && let Err(problem) = settings.load_functions()
+    {
+        eprintln!("devstack: {problem}");
+        return ExitCode::FAILURE;
+    }
+    if command_name == "functions" {
+        for function in &settings.functions {
+            println!("{function}");
+        }
+        return ExitCode::SUCCESS;
+    }
     if args.first().map(String::as_str) == Some("env") {
         for (name, value) in settings.service_env() {
             println!("{name}={value}");
@@ -105,7 +115,8 @@ async fn main() -> ExitCode {
     }
 }
 
-/// Starts DynamoDB Local, NATS and localstripe, and waits until each accepts connections.
+/// Starts DynamoDB Local, NATS (unless `EXTERNAL_NATS_URL` names servers that already run) and
+/// localstripe, and waits until each accepts connections.
 async fn start_dependencies(
     settings: &Settings,
     supervisor: &mut Supervisor,
@@ -113,13 +124,16 @@ async fn start_dependencies(
     std::fs::create_dir_all(&settings.run_dir)
         .map_err(|e| format!("cannot create {}: {e}", settings.run_dir.display()))?;
     supervisor.spawn("dynamodb-local", settings.dynamodb_command()?)?;
-    supervisor.spawn("nats-server", settings.nats_command()?)?;
-    supervisor.spawn("localstripe", settings.stripe_command()?)?;
-    for (name, port) in [
+    let mut started = vec![
         ("dynamodb-local", settings.dynamodb_port),
-        ("nats-server", settings.nats_port),
         ("localstripe", settings.stripe_port),
-    ] {
+    ];
+    if settings.external_nats.is_none() {
+        supervisor.spawn("nats-server", settings.nats_command()?)?;
+        started.push(("nats-server", settings.nats_port));
+    }
+    supervisor.spawn("localstripe", settings.stripe_command()?)?;
+    for (name, port) in started {
         supervisor
             .wait_until(name, || probe::port_open(port), Duration::from_secs(60))
             .await?;
@@ -130,12 +144,14 @@ async fn start_dependencies(
 /// Checks that nothing listens on the ports the stack (or only its dependencies) will take.
 fn ports_free(settings: &Settings, whole_stack: bool) -> Result<(), String> {
     probe::ensure_free(settings.dynamodb_port, "DYNAMODB_PORT")?;
-    probe::ensure_free(settings.nats_port, "NATS_PORT")?;
+    if settings.external_nats.is_none() {
+        probe::ensure_free(settings.nats_port, "NATS_PORT")?;
+    }
     probe::ensure_free(settings.stripe_port, "STRIPE_PORT")?;
     if whole_stack {
         probe::ensure_free(settings.http_port, "HTTP_PORT")?;
-        for (index, function) in functions::ALL.iter().enumerate() {
-            probe::ensure_free(settings.function_port(index), function)?;
+        for (function, port) in settings.function_ports() {
+            probe::ensure_free(port, function)?;
         }
     }
     Ok(())
@@ -148,29 +164,20 @@ async fn up(settings: &Settings, supervisor: &mut Supervisor) -> Result<ExitCode
     provision.envs(&env);
     supervisor.run_to_end("provision", &provision).await?;
 
-    for (index, function) in functions::ALL.iter().enumerate() {
-        let port = settings.function_port(index);
+    for (function, port) in settings.function_ports() {
         let mut command = Spec::new(settings.bin_dir.join(function));
         command.envs(&env).env("PORT", port.to_string());
         supervisor.spawn(function, command)?;
     }
-    for (index, function) in functions::ALL.iter().enumerate() {
-        let port = settings.function_port(index);
+    for (function, port) in settings.function_ports() {
         supervisor
             .wait_until(function, || probe::healthy(port), Duration::from_secs(30))
             .await?;
     }
 
-    let services: Vec<String> = functions::ALL
-        .iter()
-        .enumerate()
-        .map(|(index, function)| {
-            format!(
-                "{}=http://127.0.0.1:{}",
-                function,
-                settings.function_port(index)
-            )
-        })
+    let services: Vec<String> = settings
+        .function_ports()
+        .map(|(function, port)| format!("{function}=http://127.0.0.1:{port}"))
         .collect();
     let mut bridge = Spec::new(settings.bin_dir.join("nats-bridge"));
     bridge

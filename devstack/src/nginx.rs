@@ -7,7 +7,6 @@ use std::fmt::Write as _;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
-use crate::functions;
 use crate::settings::Settings;
 use crate::supervisor::Spec;
 
@@ -19,12 +18,10 @@ pub fn render(settings: &Settings) -> std::io::Result<PathBuf> {
     }
 
     let mut upstreams = String::new();
-    for (index, function) in functions::ALL.iter().enumerate() {
+    for (function, port) in settings.function_ports() {
         let _ = writeln!(
             upstreams,
-            "upstream {} {{ server 127.0.0.1:{}; keepalive 32; }}",
-            function,
-            settings.function_port(index)
+            "upstream {function} {{ server 127.0.0.1:{port}; keepalive 32; }}"
         );
     }
     std::fs::write(dir.join("upstreams.conf"), upstreams)?;

@@ -15,7 +15,13 @@ pub struct Settings {
     pub dynamodb_port: u16,
     pub nats_port: u16,
     pub stripe_port: u16,
+    /// NATS servers that already run (`EXTERNAL_NATS_URL`, comma-separated, e.g. a JetStream
+    /// cluster): devstack then starts no NATS of its own and gives the functions these.
+    pub external_nats: Option<String>,
     pub function_port_base: u16,
+    /// The functions, in port order (see [`devstack::functions`]); empty until
+    /// [`Settings::load_functions`], since only `up` and `functions` need them.
+    pub functions: Vec<String>,
     pub table_prefix: String,
     /// Keep DynamoDB's and NATS's data under `run_dir/data` across runs instead of in memory.
     pub persist: bool,
@@ -55,10 +61,12 @@ impl Settings {
                 })?,
         };
         let settings = Self {
+            functions: Vec::new(),
             http_port: port("HTTP_PORT", 8080, &mut problems),
             dynamodb_port: port("DYNAMODB_PORT", 18000, &mut problems),
             nats_port: port("NATS_PORT", 18222, &mut problems),
             stripe_port: port("STRIPE_PORT", 18420, &mut problems),
+            external_nats: var("EXTERNAL_NATS_URL"),
             function_port_base: port("FUNCTION_PORT_BASE", 18100, &mut problems),
             table_prefix: var("TABLE_PREFIX").unwrap_or_else(|| "ticketing-".to_owned()),
             persist: var("PERSIST").is_some_and(|v| v == "true" || v == "1"),
@@ -74,12 +82,27 @@ impl Settings {
         }
     }
 
-    pub fn function_port(&self, index: usize) -> u16 {
-        self.function_port_base + u16::try_from(index).unwrap_or(u16::MAX - self.function_port_base)
+    /// Reads the list of functions from the project.
+    pub fn load_functions(&mut self) -> Result<(), String> {
+        self.functions = devstack::functions::load(&self.project_dir)?;
+        Ok(())
+    }
+
+    /// Each function with its port: `FUNCTION_PORT_BASE` plus its position in the list.
+    pub fn function_ports(&self) -> impl Iterator<Item = (&str, u16)> {
+        self.functions.iter().enumerate().map(|(index, function)| {
+            let offset = u16::try_from(index).unwrap_or(u16::MAX - self.function_port_base);
+            (
+                function.as_str(),
+                self.function_port_base.saturating_add(offset),
+            )
+        })
     }
 
     pub fn nats_url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.nats_port)
+        self.external_nats
+            .clone()
+            .unwrap_or_else(|| format!("nats://127.0.0.1:{}", self.nats_port))
     }
 
     fn data_dir(&self, name: &str) -> PathBuf {
@@ -117,6 +140,16 @@ impl Settings {
             ("JWT_KEY", "local-development-key-not-a-secret"),
             ("STRIPE_SECRET_KEY", "sk_test_local"),
             ("STRIPE_WEBHOOK_SECRET", "whsec_local_not_a_secret"),
+            // An Ed25519 pair made as knative/base/secrets.template.yaml says.
+            (
+                "PASS_SIGNING_KEY",
+                "B-3Kjp1pYfY6iBu6LpDNQiTuxEziH5rApbJWaQ0_Arg",
+            ),
+            ("PASS_KEY_ID", "LOCAL-1"),
+            (
+                "PASS_PUBLIC_KEYS",
+                "LOCAL-1=HYmThZL4y9vNSxeMcIZf9h_BYWyl3OoSOHqtKucyhm4",
+            ),
             ("COOKIE_SECURE", "false"),
         ] {
             env.push((

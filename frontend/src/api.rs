@@ -77,9 +77,11 @@ impl<'a> Call<'a> {
         Self::new("GET", path)
     }
 
-    pub fn post(path: impl Into<String>, body: serde_json::Value) -> Self {
+    /// A POST of one of the contract's request bodies.
+    pub fn post(path: impl Into<String>, body: &impl serde::Serialize) -> Self {
         let mut call = Self::new("POST", path);
-        call.body = Some(body);
+        // The contract's request types are strings and numbers: they always serialize.
+        call.body = Some(serde_json::to_value(body).unwrap_or(serde_json::Value::Null));
         call
     }
 

@@ -35,7 +35,9 @@ enum Page {
 pub fn App() -> View {
     let config = create_signal(None::<Result<&'static Config, crate::api::Failure>>);
     spawn_local_scoped(async move {
-        config.set(Some(Config::load().await.map(Config::install)));
+        config.set(Some(
+            crate::config::load().await.map(crate::config::install),
+        ));
     });
     view! {
         (match config.get_clone() {

@@ -1,6 +1,8 @@
 //! Prices as people type and read them. The API takes and gives major units; the storefront never
 //! does arithmetic on them, it only formats, so no floating point is involved.
 
+use contract::Cents;
+
 /// What the price field shows after it loses focus: a number gets exactly two decimals, rounded half
 /// up ("5" → "5.00", "3.456" → "3.46"); anything that is not a plain non-negative number is left
 /// as typed, for the server to explain.
@@ -47,9 +49,9 @@ pub fn tidy_price(input: &str) -> String {
     format!("{whole}.{fraction}")
 }
 
-/// A price from the API (a JSON number such as `20` or `19.9`) as money: "$20.00".
-pub fn display(price: &serde_json::Number) -> String {
-    format!("${}", tidy_price(&price.to_string()))
+/// A price from the API as money: "$20.00".
+pub fn display(price: Cents) -> String {
+    format!("${price}")
 }
 
 #[cfg(test)]
@@ -88,8 +90,12 @@ mod tests {
 
     #[test]
     fn api_prices_are_shown_as_money() {
-        let price = |s: &str| s.parse::<serde_json::Number>().expect("number");
-        assert_eq!(display(&price("20")), "$20.00");
-        assert_eq!(display(&price("19.9")), "$19.90");
+        let price = |json: &str| {
+            contract::money::parse_price(Some(&serde_json::from_str(json).expect("json")))
+                .expect("price")
+        };
+        assert_eq!(display(price("20")), "$20.00");
+        assert_eq!(display(price("19.9")), "$19.90");
+        assert_eq!(display(price("0.05")), "$0.05");
     }
 }

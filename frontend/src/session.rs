@@ -7,7 +7,9 @@ use sycamore_router::navigate_replace;
 
 use crate::api::Call;
 use crate::config::Config;
-use crate::models::{CurrentUser, User};
+use contract::api::CurrentUserBody;
+
+use crate::models::User;
 
 #[derive(Clone, Copy)]
 pub struct Session {
@@ -26,10 +28,13 @@ impl Session {
         spawn_local_scoped(async move {
             // A failure here leaves the visitor signed out; the pages show their own errors.
             if let Ok(answer) = Call::get("/users/currentuser")
-                .json::<CurrentUser>(&api)
+                .json::<CurrentUserBody>(&api)
                 .await
             {
-                session.user.set(answer.body.current_user);
+                session.user.set(answer.body.current_user.map(|user| User {
+                    id: user.id,
+                    email: user.email,
+                }));
             }
             session.known.set(true);
         });

@@ -107,28 +107,23 @@ fn usable_type(kind: &str) -> Option<&str> {
     (printable && !kind.is_empty() && kind.len() <= HEADER_MAX).then_some(kind)
 }
 
-/// Runs every consumer and ping until `shutdown` resolves.
-pub async fn run(plan: Plan, shutdown: impl std::future::Future<Output = ()>) {
-    let client = match async_nats::ConnectOptions::new()
+/// Runs every consumer and ping until `shutdown` resolves. An error says why it could not start
+/// (the process then exits non-zero, so a supervisor sees a failure, not a clean stop).
+pub async fn run(
+    plan: Plan,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), String> {
+    let client = async_nats::ConnectOptions::new()
         .retry_on_initial_connect()
         .max_reconnects(None)
-        .connect(plan.nats.url.as_str())
+        .connect(shared::config::NatsServers(&plan.nats.url))
         .await
-    {
-        Ok(client) => client,
-        Err(err) => {
-            tracing::error!(error = %err, "cannot connect to NATS");
-            return;
-        }
-    };
+        .map_err(|err| format!("cannot connect to NATS: {err}"))?;
     let jetstream = jetstream::new(client);
-    let http = match reqwest::Client::builder().timeout(HTTP_TIMEOUT).build() {
-        Ok(http) => http,
-        Err(err) => {
-            tracing::error!(error = %err, "cannot build the HTTP client");
-            return;
-        }
-    };
+    let http = reqwest::Client::builder()
+        .timeout(HTTP_TIMEOUT)
+        .build()
+        .map_err(|err| format!("cannot build the HTTP client: {err}"))?;
     let plan = Arc::new(plan);
     let mut tasks = JoinSet::new();
     for target in plan.targets.clone() {
@@ -153,6 +148,7 @@ pub async fn run(plan: Plan, shutdown: impl std::future::Future<Output = ()>) {
     );
     shutdown.await;
     tasks.shutdown().await;
+    Ok(())
 }
 
 async fn consume(

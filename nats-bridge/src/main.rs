@@ -29,6 +29,11 @@ fn main() -> ExitCode {
         Ok(runtime) => runtime,
         Err(code) => return code,
     };
-    runtime.block_on(nats_bridge::run(plan, shared::runtime::shutdown_signal()));
-    ExitCode::SUCCESS
+    match runtime.block_on(nats_bridge::run(plan, shared::runtime::shutdown_signal())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("nats-bridge: {err}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -94,7 +94,7 @@ fn start_bridge(
     targets: Vec<Target>,
 ) -> (
     tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<()>,
+    tokio::task::JoinHandle<Result<(), String>>,
 ) {
     let plan = Plan {
         nats: events.settings.clone(),
@@ -215,7 +215,7 @@ async fn a_refused_event_is_dead_lettered_after_one_attempt_and_a_503_is_retried
     );
 
     let _ = stop.send(());
-    bridge.await.expect("bridge stops");
+    bridge.await.expect("bridge stops").expect("bridge started");
 }
 
 #[tokio::test]
@@ -254,5 +254,5 @@ async fn each_event_reaches_every_trigger_of_its_type_in_binary_mode() {
             .all(|id| *id == sent.id)
     );
     let _ = stop.send(());
-    bridge.await.expect("bridge stops");
+    bridge.await.expect("bridge stops").expect("bridge started");
 }

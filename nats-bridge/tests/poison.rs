@@ -77,7 +77,7 @@ fn start_bridge(
     target: Target,
 ) -> (
     tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<()>,
+    tokio::task::JoinHandle<Result<(), String>>,
 ) {
     let plan = Plan {
         nats: events.settings.clone(),
@@ -375,7 +375,7 @@ async fn poison_of_every_kind_is_dead_lettered_with_its_bytes_and_a_later_event_
     assert_eq!(*handler.calls.lock().expect("lock"), 2);
 
     let _ = stop.send(());
-    bridge.await.expect("bridge stops");
+    bridge.await.expect("bridge stops").expect("bridge started");
 }
 
 #[tokio::test]
@@ -433,5 +433,5 @@ async fn events_waiting_for_a_retry_do_not_hold_up_the_ones_behind_them() {
     );
 
     let _ = stop.send(());
-    bridge.await.expect("bridge stops");
+    bridge.await.expect("bridge stops").expect("bridge started");
 }

@@ -16,6 +16,7 @@ pub fn tables() -> Vec<TableSpec> {
         orders::TABLES,
         expiration::TABLES,
         payments::TABLES,
+        passes::TABLES,
     ]
     .concat()
 }
@@ -36,6 +37,9 @@ pub struct StreamSpec {
     pub max_age: Duration,
     /// Beyond this the oldest messages are removed.
     pub max_bytes: i64,
+    /// Copies of the stream across a JetStream cluster: 1 for a single server, 3 to survive losing
+    /// any one server of a cluster of three or more.
+    pub replicas: usize,
 }
 
 impl Default for StreamSpec {
@@ -45,11 +49,13 @@ impl Default for StreamSpec {
             subjects: vec!["ticketing.>".to_owned()],
             max_age: Duration::from_secs(MAX_AGE_SECONDS),
             max_bytes: MAX_BYTES,
+            replicas: 1,
         }
     }
 }
 
-/// `NATS_STREAM_MAX_AGE_SECONDS` and `NATS_STREAM_MAX_BYTES` override the limits.
+/// `NATS_STREAM_MAX_AGE_SECONDS` and `NATS_STREAM_MAX_BYTES` override the limits,
+/// `NATS_STREAM_REPLICAS` (1 to 5, JetStream's own bounds) the number of copies.
 impl FromEnv for StreamSpec {
     fn from_env(env: &mut Env) -> Self {
         let max_age: u64 = env.parsed_or("NATS_STREAM_MAX_AGE_SECONDS", MAX_AGE_SECONDS);
@@ -60,9 +66,14 @@ impl FromEnv for StreamSpec {
         if max_bytes < 1 << 20 {
             env.invalid("NATS_STREAM_MAX_BYTES", "must be at least 1048576 (1 MiB)");
         }
+        let replicas: usize = env.parsed_or("NATS_STREAM_REPLICAS", 1);
+        if !(1..=5).contains(&replicas) {
+            env.invalid("NATS_STREAM_REPLICAS", "must be between 1 and 5");
+        }
         Self {
             max_age: Duration::from_secs(max_age),
             max_bytes,
+            replicas,
             ..Self::default()
         }
     }
@@ -80,6 +91,7 @@ impl StreamSpec {
             max_age: self.max_age,
             max_bytes: self.max_bytes,
             discard: stream::DiscardPolicy::Old,
+            num_replicas: self.replicas,
             ..Default::default()
         }
     }
@@ -93,7 +105,7 @@ pub async fn create_tables(prefix: &TablePrefix) -> Result<(), ApiError> {
 /// Creates the stream, or brings an existing one to the spec's configuration (new limits apply to
 /// a stream made before them).
 pub async fn create_stream(nats_url: &str, spec: &StreamSpec) -> Result<(), async_nats::Error> {
-    let client = async_nats::connect(nats_url).await?;
+    let client = async_nats::connect(shared::config::NatsServers(nats_url)).await?;
     let jetstream = jetstream::new(client);
     jetstream.create_or_update_stream(spec.config()).await?;
     Ok(())

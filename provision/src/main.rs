@@ -26,11 +26,13 @@ async fn main() -> ExitCode {
         // Name the limits: JetStream reserves max bytes of its storage up front and refuses a
         // stream it cannot reserve for.
         eprintln!(
-            "provision: cannot create or update the stream {} (max age {} s, max bytes {}; \
-             NATS_STREAM_MAX_AGE_SECONDS / NATS_STREAM_MAX_BYTES change them): {err}",
+            "provision: cannot create or update the stream {} (max age {} s, max bytes {}, {} \
+             replicas; NATS_STREAM_MAX_AGE_SECONDS / NATS_STREAM_MAX_BYTES / NATS_STREAM_REPLICAS \
+             change them): {err}",
             stream.name,
             stream.max_age.as_secs(),
-            stream.max_bytes
+            stream.max_bytes,
+            stream.replicas
         );
         return ExitCode::FAILURE;
     }

@@ -13,6 +13,7 @@ fn spec() -> StreamSpec {
         subjects: vec![format!("p{tag}.>")],
         max_age: Duration::from_secs(3600),
         max_bytes: 8 << 20,
+        replicas: 1,
     }
 }
 
@@ -27,8 +28,7 @@ async fn config_of(jetstream: &jetstream::Context, name: &str) -> stream::Config
 
 #[tokio::test]
 async fn the_stream_is_created_with_its_limits_and_an_older_one_gets_them() {
-    let url = std::env::var("NATS_URL")
-        .expect("NATS_URL is not set: this test runs against a real NATS server; use `make test`");
+    let url = shared::testing::dependency("NATS_URL");
     let jetstream = jetstream(&url).await;
 
     let fresh = spec();

@@ -96,9 +96,46 @@ impl<A: FromEnv, B: FromEnv> FromEnv for (A, B) {
     }
 }
 
+/// The NATS servers `NATS_URL` names: one URL, or several separated by commas (the servers of a
+/// cluster, so a client that starts while one is down still connects). Give it to
+/// `async_nats::connect` or `ConnectOptions::connect`; the client reconnects to any of them, and to
+/// the other servers the cluster announces.
+#[derive(Debug, Clone, Copy)]
+pub struct NatsServers<'a>(pub &'a str);
+
+impl async_nats::ToServerAddrs for NatsServers<'_> {
+    type Iter = std::vec::IntoIter<async_nats::ServerAddr>;
+
+    fn to_server_addrs(&self) -> std::io::Result<Self::Iter> {
+        let servers = self
+            .0
+            .split(',')
+            .map(|address| address.trim().parse())
+            .collect::<std::io::Result<Vec<async_nats::ServerAddr>>>()?;
+        Ok(servers.into_iter())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_comma_separated_nats_url_is_every_server_of_it() {
+        use async_nats::ToServerAddrs;
+        let servers: Vec<_> =
+            NatsServers("nats://127.0.0.1:4222, nats://127.0.0.1:4223,127.0.0.1:4224")
+                .to_server_addrs()
+                .expect("three servers")
+                .map(|server| server.port())
+                .collect();
+        assert_eq!(servers, vec![4222, 4223, 4224]);
+        assert!(
+            NatsServers("nats://127.0.0.1:4222,nats://bad host")
+                .to_server_addrs()
+                .is_err()
+        );
+    }
 
     #[test]
     fn a_missing_required_variable_is_named_in_the_error() {

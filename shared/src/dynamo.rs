@@ -15,7 +15,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
-    KeyType, Projection, ProjectionType, ScalarAttributeType, TransactWriteItem,
+    KeyType, Projection, ProjectionType, Put, ScalarAttributeType, TransactWriteItem,
 };
 
 use crate::config::{Env, FromEnv};
@@ -300,6 +300,38 @@ impl Table {
     ) -> Result<Result<(), Refused>, ApiError> {
         transact(&self.client, items).await
     }
+
+    /// The write, for a transaction, that puts `entity` as a new item: its condition fails where
+    /// an item with that key exists already.
+    pub fn insert<T: serde::Serialize>(&self, entity: &T) -> Result<TransactWriteItem, ApiError> {
+        let put = Put::builder()
+            .table_name(&self.name)
+            .set_item(Some(item_of(entity)?))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", PK)
+            .build()
+            .map_err(ApiError::internal)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// Puts `entity` as a new item unless one with its key is there already (a copy that a
+    /// repeated event must not change); whether it was written.
+    pub async fn put_once<T: serde::Serialize>(&self, entity: &T) -> Result<bool, ApiError> {
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.name)
+            .set_item(Some(item_of(entity)?))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", PK)
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(true),
+            Err(err) if is_condition_failure(&err) => Ok(false),
+            Err(err) => Err(sdk_error(err)),
+        }
+    }
 }
 
 /// Reads one item by its partition key (strongly consistent) as its entity type.
@@ -355,6 +387,84 @@ impl Refused {
 
     pub fn old(&self, index: usize) -> Option<&Item> {
         self.old.get(index).and_then(Option::as_ref)
+    }
+}
+
+/// The writes of one transaction, each named by what it is (`L`, a store's own enum), so that a
+/// refusal is read by name ("the hold's condition failed"), never by position.
+#[derive(Debug, Clone)]
+pub struct Writes<L> {
+    items: Vec<TransactWriteItem>,
+    labels: Vec<L>,
+}
+
+impl<L> Default for Writes<L> {
+    fn default() -> Self {
+        Self {
+            items: Vec::new(),
+            labels: Vec::new(),
+        }
+    }
+}
+
+impl<L: Copy + PartialEq> Writes<L> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a write under its name.
+    pub fn add(&mut self, label: L, item: TransactWriteItem) -> &mut Self {
+        self.items.push(item);
+        self.labels.push(label);
+        self
+    }
+
+    /// Runs them as one transaction ([`transact`]): done, or which named writes were refused.
+    pub async fn commit(self, client: &Client) -> Result<Result<(), Rejected<L>>, ApiError> {
+        let labels = self.labels;
+        Ok(transact(client, self.items).await?.map_err(|refused| {
+            let mut rejected = Rejected {
+                failed: Vec::new(),
+                old: Vec::new(),
+            };
+            for (index, label) in labels.into_iter().enumerate() {
+                if refused.failed(index) {
+                    rejected.failed.push(label);
+                }
+                if let Some(item) = refused.old(index) {
+                    rejected.old.push((label, item.clone()));
+                }
+            }
+            rejected
+        }))
+    }
+}
+
+/// A transaction of [`Writes`] refused by conditions: the names of the writes whose condition
+/// failed, and what the items that asked for it held at that moment.
+#[derive(Debug)]
+pub struct Rejected<L> {
+    failed: Vec<L>,
+    old: Vec<(L, Item)>,
+}
+
+impl<L: Copy + PartialEq> Rejected<L> {
+    /// Whether the condition of the write named `label` failed.
+    pub fn failed(&self, label: L) -> bool {
+        self.failed.contains(&label)
+    }
+
+    /// The writes whose condition failed.
+    pub fn failures(&self) -> &[L] {
+        &self.failed
+    }
+
+    /// What the item of the write named `label` held when its condition failed, if it asked.
+    pub fn old(&self, label: L) -> Option<&Item> {
+        self.old
+            .iter()
+            .find(|(l, _)| *l == label)
+            .map(|(_, item)| item)
     }
 }
 

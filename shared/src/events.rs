@@ -14,181 +14,115 @@ use serde_json::Value;
 use crate::error::ApiError;
 use crate::json::BODY_LIMIT;
 
-/// The event types of the catalogue in `events.md`.
-pub mod types {
-    pub const TICKET_CREATED: &str = "ticketing.ticket.created";
-    pub const TICKET_UPDATED: &str = "ticketing.ticket.updated";
-    pub const ORDER_CREATED: &str = "ticketing.order.created";
-    pub const ORDER_CANCELLED: &str = "ticketing.order.cancelled";
-    pub const ORDER_COMPLETED: &str = "ticketing.order.completed";
-    pub const ORDER_EXPIRED: &str = "ticketing.order.expired";
-    pub const PAYMENT_CREATED: &str = "ticketing.payment.created";
-    pub const PAYMENT_PENDING: &str = "ticketing.payment.pending";
-    pub const PAYMENT_FAILED: &str = "ticketing.payment.failed";
-    /// Payments' verdict on `order.expired`: the order was not paid in time and may be cancelled.
-    /// Payments is the one arbiter between "paid" and "expired" (one conditional write on its copy
-    /// of the order), so orders cancels on this event, never on `order.expired` itself.
-    pub const PAYMENT_LAPSED: &str = "ticketing.payment.lapsed";
+/// The event types of the catalogue, defined in the contract crate.
+pub use contract::events::types;
 
-    /// The whole catalogue.
-    pub const ALL: &[&str] = &[
-        TICKET_CREATED,
-        TICKET_UPDATED,
-        ORDER_CREATED,
-        ORDER_CANCELLED,
-        ORDER_COMPLETED,
-        ORDER_EXPIRED,
-        PAYMENT_CREATED,
-        PAYMENT_PENDING,
-        PAYMENT_FAILED,
-        PAYMENT_LAPSED,
-    ];
-}
-
-/// The payloads of the catalogue that more than one context reads. Money is in cents.
+/// The rules of the catalogue's payloads (the payloads themselves are the contract crate's,
+/// `contract::events`).
 pub mod data {
+    use contract::events as typed;
     use serde::de::DeserializeOwned;
-    use serde::{Deserialize, Serialize};
 
     use crate::validation::{
         DataRules, LISTING_QUANTITY, ORDER_QUANTITY, PRICE_CENTS, TITLE_CHARS, TOTAL_CENTS,
     };
 
     /// A payload that knows the contract's rules for its fields; read it with
-    /// [`CloudEvent::payload`](super::CloudEvent::payload).
+    /// [`CloudEvent::payload`](super::CloudEvent::payload). The rules live here rather than in the
+    /// contract crate because they need `uuid` and `time`, which the storefront does without.
     pub trait EventData: DeserializeOwned {
+        /// The event types that carry this payload.
+        const TYPES: &'static [&'static str];
+
         /// Records every rule the payload breaks.
         fn check(&self, rules: &mut DataRules);
     }
 
-    /// `ticket.created` / `ticket.updated`.
-    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    pub struct TicketData {
-        pub id: String,
-        pub version: i64,
-        pub title: String,
-        pub price: i64,
-        pub quantity: i64,
-        pub user_id: String,
-    }
+    impl EventData for typed::TicketData {
+        const TYPES: &'static [&'static str] = <typed::TicketData as typed::Payload>::TYPES;
 
-    impl EventData for TicketData {
         fn check(&self, rules: &mut DataRules) {
             rules
-                .id("id", &self.id)
+                .id("id", self.id.as_str())
                 .version("version", self.version)
                 .text("title", &self.title, TITLE_CHARS)
-                .range("price", self.price, PRICE_CENTS)
-                .range("quantity", self.quantity, LISTING_QUANTITY)
-                .id("userId", &self.user_id);
+                .range("price", self.price.get(), PRICE_CENTS)
+                .range("quantity", self.quantity.get(), LISTING_QUANTITY)
+                .id("userId", self.user_id.as_str());
         }
     }
 
-    /// `order.created`.
-    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    pub struct OrderCreatedData {
-        pub id: String,
-        pub version: i64,
-        pub status: String,
-        pub user_id: String,
-        pub expires_at: String,
-        pub quantity: i64,
-        pub ticket: OrderedTicket,
-        pub total: i64,
-    }
+    impl EventData for typed::OrderCreatedData {
+        const TYPES: &'static [&'static str] = <typed::OrderCreatedData as typed::Payload>::TYPES;
 
-    /// The listing an order holds, with the price it was ordered at.
-    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-    pub struct OrderedTicket {
-        pub id: String,
-        pub price: i64,
-    }
-
-    impl EventData for OrderCreatedData {
         fn check(&self, rules: &mut DataRules) {
             rules
-                .id("id", &self.id)
+                .id("id", self.id.as_str())
                 .version("version", self.version)
-                .equals("status", &self.status, "created")
-                .id("userId", &self.user_id)
+                .equals(
+                    "status",
+                    self.status.as_str(),
+                    contract::OrderStatus::Created.as_str(),
+                )
+                .id("userId", self.user_id.as_str())
                 .time("expiresAt", &self.expires_at)
-                .range("quantity", self.quantity, ORDER_QUANTITY)
-                .id("ticket.id", &self.ticket.id)
-                .range("ticket.price", self.ticket.price, PRICE_CENTS)
-                .range("total", self.total, TOTAL_CENTS);
+                .range("quantity", self.quantity.get(), ORDER_QUANTITY)
+                .id("ticket.id", self.ticket.id.as_str())
+                .range("ticket.price", self.ticket.price.get(), PRICE_CENTS)
+                .range("total", self.total.get(), TOTAL_CENTS);
         }
     }
 
-    /// `order.cancelled` / `order.completed`: `version` is the one the change produced.
-    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    pub struct OrderEndedData {
-        pub id: String,
-        pub version: i64,
-        pub quantity: i64,
-        pub ticket: TicketRef,
-    }
+    impl EventData for typed::OrderEndedData {
+        const TYPES: &'static [&'static str] = <typed::OrderEndedData as typed::Payload>::TYPES;
 
-    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-    pub struct TicketRef {
-        pub id: String,
-    }
-
-    impl EventData for OrderEndedData {
         fn check(&self, rules: &mut DataRules) {
             rules
-                .id("id", &self.id)
+                .id("id", self.id.as_str())
                 .version("version", self.version)
-                .range("quantity", self.quantity, ORDER_QUANTITY)
-                .id("ticket.id", &self.ticket.id);
+                .range("quantity", self.quantity.get(), ORDER_QUANTITY)
+                .id("ticket.id", self.ticket.id.as_str());
         }
     }
 
-    /// `payment.created`: a PaymentIntent paid the order (`amount` in cents).
-    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    pub struct PaymentCreatedData {
-        pub id: String,
-        pub order_id: String,
-        pub stripe_id: String,
-        pub amount: i64,
-        pub currency: String,
-    }
+    impl EventData for typed::OrderExpiredData {
+        const TYPES: &'static [&'static str] = <typed::OrderExpiredData as typed::Payload>::TYPES;
 
-    /// `payment.pending`: the buyer must authenticate the PaymentIntent (3-D Secure).
-    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    pub struct PaymentPendingData {
-        pub id: String,
-        pub order_id: String,
-        pub stripe_id: String,
-    }
-
-    /// `payment.failed`: the PaymentIntent was declined after all.
-    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    pub struct PaymentFailedData {
-        pub id: String,
-        pub order_id: String,
-        pub stripe_id: String,
-        pub reason: String,
-    }
-
-    /// `order.expired` (from the expiry sweep) and `payment.lapsed` (payments' verdict on it).
-    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    pub struct OrderExpiredData {
-        pub order_id: String,
-        pub expires_at: String,
-    }
-
-    impl EventData for OrderExpiredData {
         fn check(&self, rules: &mut DataRules) {
             rules
-                .id("orderId", &self.order_id)
+                .id("orderId", self.order_id.as_str())
                 .time("expiresAt", &self.expires_at);
+        }
+    }
+
+    impl EventData for typed::PaymentCreatedData {
+        const TYPES: &'static [&'static str] = <typed::PaymentCreatedData as typed::Payload>::TYPES;
+
+        fn check(&self, rules: &mut DataRules) {
+            rules
+                .id("id", self.id.as_str())
+                .id("orderId", self.order_id.as_str())
+                .range("amount", self.amount.get(), TOTAL_CENTS);
+        }
+    }
+
+    impl EventData for typed::PaymentPendingData {
+        const TYPES: &'static [&'static str] = <typed::PaymentPendingData as typed::Payload>::TYPES;
+
+        fn check(&self, rules: &mut DataRules) {
+            rules
+                .id("id", self.id.as_str())
+                .id("orderId", self.order_id.as_str());
+        }
+    }
+
+    impl EventData for typed::PaymentFailedData {
+        const TYPES: &'static [&'static str] = <typed::PaymentFailedData as typed::Payload>::TYPES;
+
+        fn check(&self, rules: &mut DataRules) {
+            rules
+                .id("id", self.id.as_str())
+                .id("orderId", self.order_id.as_str());
         }
     }
 }
@@ -235,6 +169,23 @@ impl CloudEvent {
         })
     }
 
+    /// A new event of `kind` carrying its catalogue payload. A payload that is not `kind`'s (an
+    /// `order.created` sent as `order.cancelled`) is a bug, refused before anything is written.
+    pub fn of<T: contract::events::Payload>(
+        function: &str,
+        kind: &str,
+        subject: &str,
+        data: &T,
+    ) -> Result<Self, ApiError> {
+        if !T::TYPES.contains(&kind) {
+            return Err(ApiError::internal(format!(
+                "{} is not the payload of {kind}",
+                std::any::type_name::<T>()
+            )));
+        }
+        Self::new(function, kind, subject, data)
+    }
+
     /// The payload as the handler's type. An event whose data does not fit will never be handled:
     /// that is the 400 which sends it to the dead letters.
     pub fn data_as<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
@@ -247,6 +198,13 @@ impl CloudEvent {
     /// quantities and prices in range, times readable). Data that does not fit, or breaks a rule,
     /// will never be handled: that is the 400 which sends the event to the dead letters.
     pub fn payload<T: data::EventData>(&self) -> Result<T, ApiError> {
+        if !T::TYPES.contains(&self.kind.as_str()) {
+            return Err(ApiError::rule(format!(
+                "{} events do not carry {}",
+                self.kind,
+                std::any::type_name::<T>()
+            )));
+        }
         let payload: T = self.data_as()?;
         let mut rules = crate::validation::DataRules::new();
         payload.check(&mut rules);
@@ -444,6 +402,38 @@ mod tests {
         event.specversion = "0.3".to_owned();
         let body = serde_json::to_vec(&event).expect("json");
         assert!(CloudEvent::from_structured(&body).is_err());
+    }
+
+    #[test]
+    fn a_payload_is_sent_only_as_its_own_type() {
+        let id = contract::OrderId::new(uuid::Uuid::now_v7().to_string());
+        let data = contract::events::OrderExpiredData {
+            order_id: id.clone(),
+            expires_at: "2026-11-24T10:15:00Z".to_owned(),
+        };
+        assert!(CloudEvent::of("expire", types::ORDER_EXPIRED, id.as_str(), &data).is_ok());
+        assert!(CloudEvent::of("expire", types::ORDER_CANCELLED, id.as_str(), &data).is_err());
+    }
+
+    #[test]
+    fn a_payload_is_read_only_from_its_own_type() {
+        let id = uuid::Uuid::now_v7().to_string();
+        let data = contract::events::OrderExpiredData {
+            order_id: contract::OrderId::new(id.clone()),
+            expires_at: "2026-11-24T10:15:00Z".to_owned(),
+        };
+        let mut event = CloudEvent::of("expire", types::ORDER_EXPIRED, &id, &data).expect("event");
+        assert_eq!(
+            event
+                .payload::<contract::events::OrderExpiredData>()
+                .expect("read"),
+            data
+        );
+        event.kind = types::ORDER_CANCELLED.to_owned();
+        let err = event
+            .payload::<contract::events::OrderExpiredData>()
+            .expect_err("not an order.cancelled payload");
+        assert_eq!(err.status(), axum::http::StatusCode::BAD_REQUEST);
     }
 
     #[test]

@@ -68,64 +68,6 @@ pub enum Claim {
     Replay(Response),
 }
 
-/// Claims the key in `table`, or finds the answer it already has.
-pub async fn claim(table: &Table, key: &IdempotencyKey) -> Result<Claim, ApiError> {
-    let now = crate::time::unix_now();
-    let put = table
-        .client()
-        .put_item()
-        .table_name(table.table())
-        .item(PK, dynamo::s(key.key.clone()))
-        .item("entity", dynamo::s("idempotency"))
-        .item("state", dynamo::s(RUNNING))
-        .item("claim", dynamo::s(key.claim.clone()))
-        .item("claimedUntil", dynamo::n(now + CLAIM_SECONDS))
-        .item("ttl", dynamo::n(now + REMEMBER_SECONDS))
-        .condition_expression(
-            "attribute_not_exists(#pk) OR #ttl < :now OR (#state = :running AND claimedUntil < :now)",
-        )
-        .expression_attribute_names("#pk", PK)
-        .expression_attribute_names("#ttl", "ttl")
-        .expression_attribute_names("#state", "state")
-        .expression_attribute_values(":now", dynamo::n(now))
-        .expression_attribute_values(":running", dynamo::s(RUNNING))
-        .send()
-        .await;
-    match put {
-        Ok(_) => Ok(Claim::Claimed),
-        Err(err) if dynamo::is_condition_failure(&err) => {
-            replay(table, key).await.map(Claim::Replay)
-        }
-        Err(err) => Err(dynamo::sdk_error(err)),
-    }
-}
-
-/// The recorded answer of a key that someone else holds: its response when done, 409 while running.
-/// Also what a request answers when its own transaction was refused because its claim was lost.
-pub async fn replay(table: &Table, key: &IdempotencyKey) -> Result<Response, ApiError> {
-    let found = table
-        .client()
-        .get_item()
-        .table_name(table.table())
-        .key(PK, dynamo::s(key.key.clone()))
-        .consistent_read(true)
-        .send()
-        .await
-        .map_err(dynamo::sdk_error)?;
-    let item = found.item.unwrap_or_default();
-    let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
-    if text("state").as_deref() != Some(DONE) {
-        return Err(ApiError::Conflict(IN_PROGRESS.to_owned()));
-    }
-    let status = item
-        .get("status")
-        .and_then(|v| v.as_n().ok())
-        .and_then(|n| n.parse::<u16>().ok())
-        .and_then(|n| StatusCode::from_u16(n).ok())
-        .ok_or_else(|| ApiError::internal("idempotency record without a status"))?;
-    Ok(json_text_response(status, text("body").unwrap_or_default()))
-}
-
 /// A response whose JSON body is already text: a fresh answer that is also recorded, or a replay.
 pub fn json_text_response(status: StatusCode, body: String) -> Response {
     let mut response = (status, body).into_response();
@@ -136,60 +78,131 @@ pub fn json_text_response(status: StatusCode, body: String) -> Response {
     response
 }
 
-/// The write that records the response, to go in the transaction that produced it. It holds only
-/// while this request's claim does, so a request that lost its key writes nothing at all.
-pub fn record(
-    table: &Table,
-    key: &IdempotencyKey,
-    status: StatusCode,
-    body: &str,
-) -> Result<TransactWriteItem, ApiError> {
-    let update = Update::builder()
-        .table_name(table.table())
-        .key(PK, dynamo::s(key.key.clone()))
-        .update_expression("SET #state = :done, #status = :status, body = :body")
-        .condition_expression("#state = :running AND claim = :claim")
-        .expression_attribute_names("#state", "state")
-        .expression_attribute_names("#status", "status")
-        .expression_attribute_values(":done", dynamo::s(DONE))
-        .expression_attribute_values(":running", dynamo::s(RUNNING))
-        .expression_attribute_values(":claim", dynamo::s(key.claim.clone()))
-        .expression_attribute_values(":status", dynamo::n(i64::from(status.as_u16())))
-        .expression_attribute_values(":body", dynamo::s(body))
-        .build()
-        .map_err(ApiError::internal)?;
-    Ok(TransactWriteItem::builder().update(update).build())
-}
+/// The idempotency records in one context's table. A store hands these out, so its handlers keep
+/// keys without building DynamoDB requests themselves.
+#[derive(Clone, Copy)]
+pub struct Keys<'a>(&'a Table);
 
-/// Settles a claim after work that did not record its response itself: a refusal is remembered,
-/// anything else releases the key for a retry. Either only while the claim is still this request's.
-pub async fn settle(table: &Table, key: &IdempotencyKey, err: &ApiError) {
-    let status = err.status();
-    let settled = if status.is_client_error() && status != StatusCode::CONFLICT {
-        let body = serde_json::to_string(&err.body()).unwrap_or_default();
-        match record(table, key, status, &body) {
-            Ok(write) => table.transact(vec![write]).await.map(|_| ()),
-            Err(e) => Err(e),
-        }
-    } else {
-        let deleted = table
+impl<'a> Keys<'a> {
+    pub fn new(table: &'a Table) -> Self {
+        Self(table)
+    }
+
+    /// Claims the key, or finds the answer it already has.
+    pub async fn claim(self, key: &IdempotencyKey) -> Result<Claim, ApiError> {
+        let now = crate::time::unix_now();
+        let put = self.0
             .client()
-            .delete_item()
-            .table_name(table.table())
-            .key(PK, dynamo::s(key.key.clone()))
-            .condition_expression("#state = :running AND claim = :claim")
+            .put_item()
+            .table_name(self.0.table())
+            .item(PK, dynamo::s(key.key.clone()))
+            .item("entity", dynamo::s("idempotency"))
+            .item("state", dynamo::s(RUNNING))
+            .item("claim", dynamo::s(key.claim.clone()))
+            .item("claimedUntil", dynamo::n(now + CLAIM_SECONDS))
+            .item("ttl", dynamo::n(now + REMEMBER_SECONDS))
+            .condition_expression(
+                "attribute_not_exists(#pk) OR #ttl < :now OR (#state = :running AND claimedUntil < :now)",
+            )
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#ttl", "ttl")
             .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":now", dynamo::n(now))
             .expression_attribute_values(":running", dynamo::s(RUNNING))
-            .expression_attribute_values(":claim", dynamo::s(key.claim.clone()))
             .send()
             .await;
-        match deleted {
-            // Someone else's claim now, or done after all: not ours to release.
-            Err(e) if dynamo::is_condition_failure(&e) => Ok(()),
-            other => other.map(|_| ()).map_err(dynamo::sdk_error),
+        match put {
+            Ok(_) => Ok(Claim::Claimed),
+            Err(err) if dynamo::is_condition_failure(&err) => {
+                self.replay(key).await.map(Claim::Replay)
+            }
+            Err(err) => Err(dynamo::sdk_error(err)),
         }
-    };
-    if let Err(e) = settled {
-        tracing::warn!(error = %e, "could not settle an idempotency key; it lapses in {CLAIM_SECONDS} s");
+    }
+
+    /// The recorded answer of a key that someone else holds: its response when done, 409 while running.
+    /// Also what a request answers when its own transaction was refused because its claim was lost.
+    pub async fn replay(self, key: &IdempotencyKey) -> Result<Response, ApiError> {
+        let found = self
+            .0
+            .client()
+            .get_item()
+            .table_name(self.0.table())
+            .key(PK, dynamo::s(key.key.clone()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(dynamo::sdk_error)?;
+        let item = found.item.unwrap_or_default();
+        let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+        if text("state").as_deref() != Some(DONE) {
+            return Err(ApiError::Conflict(IN_PROGRESS.to_owned()));
+        }
+        let status = item
+            .get("status")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse::<u16>().ok())
+            .and_then(|n| StatusCode::from_u16(n).ok())
+            .ok_or_else(|| ApiError::internal("idempotency record without a status"))?;
+        Ok(json_text_response(status, text("body").unwrap_or_default()))
+    }
+
+    /// The write that records the response, to go in the transaction that produced it. It holds only
+    /// while this request's claim does, so a request that lost its key writes nothing at all.
+    pub fn record(
+        self,
+        key: &IdempotencyKey,
+        status: StatusCode,
+        body: &str,
+    ) -> Result<TransactWriteItem, ApiError> {
+        let update = Update::builder()
+            .table_name(self.0.table())
+            .key(PK, dynamo::s(key.key.clone()))
+            .update_expression("SET #state = :done, #status = :status, body = :body")
+            .condition_expression("#state = :running AND claim = :claim")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":done", dynamo::s(DONE))
+            .expression_attribute_values(":running", dynamo::s(RUNNING))
+            .expression_attribute_values(":claim", dynamo::s(key.claim.clone()))
+            .expression_attribute_values(":status", dynamo::n(i64::from(status.as_u16())))
+            .expression_attribute_values(":body", dynamo::s(body))
+            .build()
+            .map_err(ApiError::internal)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// Settles a claim after work that did not record its response itself: a refusal is remembered,
+    /// anything else releases the key for a retry. Either only while the claim is still this request's.
+    pub async fn settle(self, key: &IdempotencyKey, err: &ApiError) {
+        let status = err.status();
+        let settled = if status.is_client_error() && status != StatusCode::CONFLICT {
+            let body = serde_json::to_string(&err.body()).unwrap_or_default();
+            match self.record(key, status, &body) {
+                Ok(write) => self.0.transact(vec![write]).await.map(|_| ()),
+                Err(e) => Err(e),
+            }
+        } else {
+            let deleted = self
+                .0
+                .client()
+                .delete_item()
+                .table_name(self.0.table())
+                .key(PK, dynamo::s(key.key.clone()))
+                .condition_expression("#state = :running AND claim = :claim")
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_values(":running", dynamo::s(RUNNING))
+                .expression_attribute_values(":claim", dynamo::s(key.claim.clone()))
+                .send()
+                .await;
+            match deleted {
+                // Someone else's claim now, or done after all: not ours to release.
+                Err(e) if dynamo::is_condition_failure(&e) => Ok(()),
+                other => other.map(|_| ()).map_err(dynamo::sdk_error),
+            }
+        };
+        if let Err(e) = settled {
+            tracing::warn!(error = %e, "could not settle an idempotency key; it lapses in {CLAIM_SECONDS} s");
+        }
     }
 }

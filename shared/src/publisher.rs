@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_nats::connection::State;
 use async_nats::jetstream::{self, message::PublishMessage};
 
-use crate::config::{Env, FromEnv};
+use crate::config::{Env, FromEnv, NatsServers};
 use crate::events::CloudEvent;
 
 /// How long a publish may wait for JetStream's acknowledgement.
@@ -32,7 +32,7 @@ pub struct NatsSettings {
 impl FromEnv for NatsSettings {
     fn from_env(env: &mut Env) -> Self {
         let url = env.string_or("NATS_URL", "nats://127.0.0.1:4222");
-        if let Err(err) = url.parse::<async_nats::ServerAddr>() {
+        if let Err(err) = async_nats::ToServerAddrs::to_server_addrs(&NatsServers(&url)) {
             env.invalid("NATS_URL", err);
         }
         Self {
@@ -70,7 +70,7 @@ impl Publisher {
         let client = async_nats::ConnectOptions::new()
             .retry_on_initial_connect()
             .max_reconnects(None)
-            .connect(settings.url.as_str())
+            .connect(NatsServers(&settings.url))
             .await?;
         let mut jetstream = jetstream::new(client.clone());
         jetstream.set_timeout(ACK_TIMEOUT);

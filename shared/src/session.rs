@@ -25,6 +25,18 @@ pub struct Claims {
     pub exp: i64,
 }
 
+impl Claims {
+    /// The claims as `GET /api/users/currentuser` shows them.
+    pub fn to_body(&self) -> contract::api::SessionUser {
+        contract::api::SessionUser {
+            id: contract::UserId::new(self.id.clone()),
+            email: self.email.clone(),
+            iat: self.iat,
+            exp: self.exp,
+        }
+    }
+}
+
 /// Session settings: `JWT_KEY`, `SESSION_TTL_SECONDS`, `COOKIE_SECURE`.
 #[derive(Clone)]
 pub struct Sessions {

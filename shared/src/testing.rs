@@ -11,6 +11,21 @@ use tower::ServiceExt;
 
 use crate::dynamo::{self, TablePrefix, TableSpec};
 
+/// What a test run without the local dependencies is told to do instead.
+pub const HOW_TO_RUN: &str = "integration tests run against DynamoDB Local, NATS and localstripe \
+     started by `devstack deps`: run `make test`, or one crate with \
+     `cargo build -p devstack && target/debug/devstack deps -- cargo test -p <crate> [filter]`";
+
+/// A variable `devstack deps` sets for the tests it runs (`AWS_ENDPOINT_URL_DYNAMODB`, `NATS_URL`,
+/// `STRIPE_API_BASE`, …). Panics saying how to run the tests when it is not set: plain `cargo test`
+/// outside `devstack deps` would otherwise fail somewhere deep in a client.
+pub fn dependency(name: &str) -> String {
+    match std::env::var(name) {
+        Ok(value) if !value.trim().is_empty() => value,
+        _ => panic!("{name} is not set: {HOW_TO_RUN}"),
+    }
+}
+
 /// Tables of one test.
 pub struct TestTables {
     pub client: Client,
@@ -20,17 +35,16 @@ pub struct TestTables {
 
 impl TestTables {
     /// Creates the tables under a fresh prefix. Panics with advice when DynamoDB Local is not
-    /// configured: these tests need it, and `make test` starts it.
+    /// configured or not there: these tests need it, and `devstack deps` starts it.
     pub async fn create(specs: &[TableSpec]) -> Self {
-        assert!(
-            std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_some(),
-            "AWS_ENDPOINT_URL_DYNAMODB is not set: integration tests run against DynamoDB Local; use `make test`"
-        );
+        let endpoint = dependency("AWS_ENDPOINT_URL_DYNAMODB");
         let client = dynamo::client().await;
         let prefix = TablePrefix(format!("t{}-", uuid::Uuid::new_v4().simple()));
-        dynamo::ensure_tables(&client, &prefix, specs)
-            .await
-            .expect("create test tables on DynamoDB Local");
+        if let Err(err) = dynamo::ensure_tables(&client, &prefix, specs).await {
+            panic!(
+                "cannot create test tables on DynamoDB Local at {endpoint} ({err}); {HOW_TO_RUN}"
+            );
+        }
         Self {
             client,
             prefix,
@@ -62,11 +76,9 @@ pub struct TestEvents {
 }
 
 impl TestEvents {
-    /// Creates the stream on the NATS server at `NATS_URL` (`make test` starts one).
+    /// Creates the stream on the NATS server at `NATS_URL` (`devstack deps` starts one).
     pub async fn create() -> Self {
-        let url = std::env::var("NATS_URL").expect(
-            "NATS_URL is not set: integration tests run against a real NATS server; use `make test`",
-        );
+        let url = dependency("NATS_URL");
         let tag = uuid::Uuid::new_v4().simple().to_string();
         let settings = crate::publisher::NatsSettings {
             url: url.clone(),
@@ -74,7 +86,7 @@ impl TestEvents {
         };
         let client = async_nats::connect(url.as_str())
             .await
-            .expect("connect to the test NATS server");
+            .unwrap_or_else(|err| panic!("cannot connect to NATS at {url} ({err}); {HOW_TO_RUN}"));
         let jetstream = async_nats::jetstream::new(client);
         let stream = format!("T{tag}");
         jetstream
@@ -332,4 +344,29 @@ async fn client_at(endpoint: &str) -> Client {
         .endpoint_url(endpoint)
         .build();
     Client::from_conf(config)
+}
+
+/// What a function binary prints on stderr when it refuses to start in an environment of only
+/// `PATH`, a `PORT` that is not a port, and `vars`: one line per problem with its settings. Panics
+/// if the binary starts anyway (it would otherwise serve until the test times out).
+pub fn complaints(binary: &str, vars: &[(&str, &str)]) -> String {
+    let output = std::process::Command::new(binary)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("PORT", "eighty")
+        .envs(vars.iter().copied())
+        .output()
+        .expect("run the function binary");
+    assert!(!output.status.success(), "{binary} must not start");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Asserts that, with `vars` set, `binary` complains of exactly the `expected` problems: one line
+/// each, and each line naming one of them.
+pub fn assert_complains_of(binary: &str, vars: &[(&str, &str)], expected: &[&str]) {
+    let stderr = complaints(binary, vars);
+    assert_eq!(stderr.lines().count(), expected.len(), "{binary}: {stderr}");
+    for problem in expected {
+        assert!(stderr.contains(problem), "{binary}: {stderr}");
+    }
 }

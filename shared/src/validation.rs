@@ -97,16 +97,9 @@ pub fn bounded_text(
     }
 }
 
-/// How many tickets one order may take (the contract: 1 to 10).
-pub const ORDER_QUANTITY: RangeInclusive<i64> = 1..=10;
-/// How many tickets one listing may offer.
-pub const LISTING_QUANTITY: RangeInclusive<i64> = 1..=100_000;
-/// A price in cents: positive, at most what the API takes.
-pub const PRICE_CENTS: RangeInclusive<i64> = 1..=crate::money::MAX_CENTS;
-/// An order's total in cents: the most expensive price times the largest order.
-pub const TOTAL_CENTS: RangeInclusive<i64> = 1..=crate::money::MAX_CENTS * 10;
-/// The longest listing title, in characters.
-pub const TITLE_CHARS: usize = 200;
+pub use contract::money::{
+    LISTING_QUANTITY, ORDER_QUANTITY, PRICE_CENTS, TITLE_CHARS, TOTAL_CENTS,
+};
 
 /// What is wrong with an event's data, field by field. An event that breaks a rule will never
 /// apply, however often it is delivered: [`DataRules::finish`] makes that the 400 which sends it to

@@ -1,6 +1,6 @@
 //! Sign up, sign in, sign out.
 
-use serde_json::json;
+use contract::api::Credentials;
 use sycamore::futures::spawn_local_scoped;
 use sycamore::prelude::*;
 use sycamore_router::navigate;
@@ -42,9 +42,12 @@ fn Credentials(
             return;
         }
         let api = config.api_base.clone();
-        let body = json!({ "email": email.get_clone(), "password": password.get_clone() });
+        let body = Credentials {
+            email: email.get_clone(),
+            password: password.get_clone(),
+        };
         spawn_local_scoped(async move {
-            match Call::post(path, body).json::<User>(&api).await {
+            match Call::post(path, &body).json::<User>(&api).await {
                 Ok(answer) => {
                     session.user.set(Some(answer.body));
                     session.known.set(true);

@@ -62,8 +62,8 @@ pub fn Home() -> View {
                     view=|ticket| view! {
                         tr {
                             td { (ticket.title) }
-                            td { (money::display(&ticket.price)) }
-                            td { (ticket.available) }
+                            td { (money::display(ticket.price)) }
+                            td { (ticket.available.get()) }
                             td { a(href=format!("/tickets/{}", ticket.id)) { "View" } }
                         }
                     },

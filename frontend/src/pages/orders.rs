@@ -1,6 +1,6 @@
 //! `/orders/:id` (the countdown and the card form) and `/orders` (my orders).
 
-use serde_json::json;
+use contract::api::PaymentRequest;
 use sycamore::futures::spawn_local_scoped;
 use sycamore::prelude::*;
 use sycamore_router::navigate;
@@ -8,7 +8,7 @@ use sycamore_router::navigate;
 use crate::api::{Call, Problem};
 use crate::config::Config;
 use crate::forms::{Alert, Sending};
-use crate::models::{Order, Payment};
+use crate::models::{self, Order, OrderStatus, Payment, PaymentStatus};
 use crate::money;
 use crate::session::require_user;
 use crate::stripe::CardForm;
@@ -18,11 +18,11 @@ use crate::timer;
 const REFRESH_MILLIS: i32 = 2_000;
 const REFRESHES: u32 = 60;
 
-fn status_text(status: &str) -> &str {
+fn status_text(status: OrderStatus) -> &'static str {
     match status {
-        "created" => "waiting for payment",
-        "awaiting:payment" => "waiting for your bank to confirm the payment",
-        other => other,
+        OrderStatus::Created => "waiting for payment",
+        OrderStatus::AwaitingPayment => "waiting for your bank to confirm the payment",
+        other => other.as_str(),
     }
 }
 
@@ -57,7 +57,12 @@ pub fn Show(id: String) -> View {
     timer::refresh_while(
         REFRESH_MILLIS,
         REFRESHES,
-        move || order.with(|o| o.as_ref().is_some_and(|o| o.status == "awaiting:payment")),
+        move || {
+            order.with(|o| {
+                o.as_ref()
+                    .is_some_and(|o| o.status == OrderStatus::AwaitingPayment)
+            })
+        },
         load,
     );
 
@@ -69,7 +74,7 @@ pub fn Show(id: String) -> View {
         })
     };
 
-    let open = move || order.with(|o| o.as_ref().is_some_and(Order::is_open));
+    let open = move || order.with(|o| o.as_ref().is_some_and(models::is_payable));
     // Changes only when the order opens or closes for payment, not at every tick of the countdown:
     // the card form must not be built again while the buyer types.
     let payable = create_selector(move || open() && seconds_left().is_some_and(|s| s > 0));
@@ -80,10 +85,10 @@ pub fn Show(id: String) -> View {
             Some(current) => view! {
                 h1 { "Order for " (current.ticket.title.clone()) }
                 dl(class="facts") {
-                    dt { "Tickets" } dd { (current.quantity) }
-                    dt { "Price each" } dd { (money::display(&current.ticket.price)) }
-                    dt { "Total" } dd { (money::display(&current.total)) }
-                    dt { "Status" } dd(class="status") { (status_text(&current.status).to_owned()) }
+                    dt { "Tickets" } dd { (current.quantity.get()) }
+                    dt { "Price each" } dd { (money::display(current.ticket.price)) }
+                    dt { "Total" } dd { (money::display(current.total)) }
+                    dt { "Status" } dd(class="status") { (status_text(current.status)) }
                 }
             },
         })
@@ -99,7 +104,7 @@ pub fn Show(id: String) -> View {
         })
         (if payable.get() {
             let order_id = order
-                .with_untracked(|o| o.as_ref().map(|o| o.id.clone()))
+                .with_untracked(|o| o.as_ref().map(|o| o.id.to_string()))
                 .unwrap_or_default();
             view! { PayForm(order_id=order_id, problems=problems) }
         } else {
@@ -167,12 +172,15 @@ fn PayForm(order_id: String, problems: Signal<Vec<Problem>>) -> View {
 async fn charge(config: &Config, form: &CardForm, order_id: String) -> Result<(), Vec<Problem>> {
     let as_problems = |message: String| vec![Problem::general(message)];
     let method = form.payment_method().await.map_err(as_problems)?;
-    let body = json!({ "orderId": order_id, "paymentMethodId": method });
-    let answer = Call::post("/payments", body)
+    let body = PaymentRequest {
+        order_id,
+        payment_method_id: method,
+    };
+    let answer = Call::post("/payments", &body)
         .json::<Payment>(&config.api_base)
         .await
         .map_err(|failure| failure.problems)?;
-    if answer.body.status == "requires_action" {
+    if answer.body.status == PaymentStatus::RequiresAction {
         let secret = answer.body.client_secret.unwrap_or_default();
         form.authenticate(&secret).await.map_err(as_problems)?;
     }
@@ -211,7 +219,7 @@ pub fn List() -> View {
     timer::refresh_while(
         REFRESH_MILLIS,
         REFRESHES,
-        move || orders.with(|all| all.iter().any(Order::is_settling)),
+        move || orders.with(|all| all.iter().any(models::is_settling)),
         load,
     );
 
@@ -234,12 +242,12 @@ pub fn List() -> View {
             tbody {
                 Keyed(
                     list=orders,
-                    key=|order| (order.id.clone(), order.status.clone()),
+                    key=|order| (order.id.clone(), order.status),
                     view=|order| view! {
                         tr {
                             td { a(href=format!("/orders/{}", order.id)) { (order.ticket.title.clone()) } }
-                            td { (order.quantity) }
-                            td(class="status") { (order.status.clone()) }
+                            td { (order.quantity.get()) }
+                            td(class="status") { (order.status.as_str()) }
                         }
                     },
                 )

@@ -1,6 +1,6 @@
 //! `/tickets/new` (sell a listing) and `/tickets/:id` (see one, buy some).
 
-use serde_json::{Value, json};
+use contract::api::{Entered, OrderRequest, TicketRequest};
 use sycamore::futures::spawn_local_scoped;
 use sycamore::prelude::*;
 use sycamore_router::navigate;
@@ -11,13 +11,6 @@ use crate::forms::{Alert, Field, Sending, field_message};
 use crate::models::{Order, Ticket};
 use crate::money;
 use crate::session::{Session, require_user};
-
-/// A number where the text is one, else the text itself, for the server to name the field's rule.
-fn number_or_text(text: &str) -> Value {
-    text.trim()
-        .parse::<u64>()
-        .map_or_else(|_| Value::String(text.to_owned()), Value::from)
-}
 
 #[component]
 pub fn Sell() -> View {
@@ -35,14 +28,15 @@ pub fn Sell() -> View {
             return;
         }
         price.set(money::tidy_price(&price.get_clone()));
-        let body = json!({
-            "title": title.get_clone(),
-            "price": price.get_clone().trim(),
-            "quantity": number_or_text(&quantity.get_clone()),
-        });
+        // As typed: the server names each field's rule.
+        let body = TicketRequest {
+            title: title.get_clone(),
+            price: Entered::Text(price.get_clone().trim().to_owned()),
+            quantity: Some(Entered::typed(&quantity.get_clone())),
+        };
         let api = config.api_base.clone();
         spawn_local_scoped(async move {
-            match Call::post("/tickets", body).json::<Ticket>(&api).await {
+            match Call::post("/tickets", &body).json::<Ticket>(&api).await {
                 Ok(answer) => navigate(&format!("/tickets/{}", answer.body.id)),
                 Err(failure) => sending.fail(failure.problems),
             }
@@ -119,11 +113,13 @@ pub fn Show(id: String) -> View {
         if !sending.begin() {
             return;
         }
-        let body =
-            json!({ "ticketId": ticket_id, "quantity": number_or_text(&quantity.get_clone()) });
+        let body = OrderRequest {
+            ticket_id: ticket_id.to_string(),
+            quantity: Some(Entered::typed(&quantity.get_clone())),
+        };
         let api = config.api_base.clone();
         spawn_local_scoped(async move {
-            let call = Call::post("/orders", body).header("Idempotency-Key", key.get_clone());
+            let call = Call::post("/orders", &body).header("Idempotency-Key", key.get_clone());
             match call.json::<Order>(&api).await {
                 Ok(answer) => navigate(&format!("/orders/{}", answer.body.id)),
                 Err(failure) => {
@@ -141,16 +137,16 @@ pub fn Show(id: String) -> View {
             None => view! { h1 { "Ticket" } },
             Some(ticket) => {
                 let mine = session.user.with(|u| u.as_ref().is_some_and(|u| u.id == ticket.user_id));
-                let max = ticket.available.clamp(1, 10).to_string();
+                let max = ticket.available.get().clamp(1, 10).to_string();
                 view! {
                     h1 { (ticket.title.clone()) }
                     dl(class="facts") {
-                        dt { "Price" } dd { (money::display(&ticket.price)) }
-                        dt { "Available" } dd { (ticket.available) " of " (ticket.quantity) }
+                        dt { "Price" } dd { (money::display(ticket.price)) }
+                        dt { "Available" } dd { (ticket.available.get()) " of " (ticket.quantity.get()) }
                     }
                     (if mine {
                         view! { p { "This is your listing." } }
-                    } else if ticket.available == 0 {
+                    } else if ticket.available.get() == 0 {
                         view! { p(class="sold-out") { "Sold out" } }
                     } else {
                         let max = max.clone();

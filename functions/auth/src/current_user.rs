@@ -2,6 +2,7 @@
 
 use axum::routing::get;
 use axum::{Json, Router};
+use contract::api::CurrentUserBody;
 use shared::session::{Sessions, SignedIn};
 
 pub fn router(sessions: Sessions) -> Router {
@@ -14,6 +15,8 @@ pub async fn app(sessions: Sessions) -> Router {
     router(sessions)
 }
 
-async fn current_user(user: Option<SignedIn>) -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "currentUser": user.map(|SignedIn(claims)| claims) }))
+async fn current_user(user: Option<SignedIn>) -> Json<CurrentUserBody> {
+    Json(CurrentUserBody {
+        current_user: user.map(|SignedIn(claims)| claims.to_body()),
+    })
 }

@@ -16,7 +16,8 @@ pub mod users;
 use axum::extract::FromRef;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use contract::UserId;
+use contract::api::UserBody;
 use shared::config::{Env, FromEnv};
 use shared::dynamo::{TablePrefix, TableSpec};
 use shared::error::ApiError;
@@ -75,13 +76,6 @@ impl FromRef<AccountState> for Sessions {
     }
 }
 
-/// `{id, email}` as sign-up and sign-in return it.
-#[derive(Debug, Serialize)]
-pub struct UserBody {
-    pub id: String,
-    pub email: String,
-}
-
 /// A response that starts a session for the user: the body, and the session cookie.
 fn signed_in_response(
     status: StatusCode,
@@ -91,7 +85,11 @@ fn signed_in_response(
 ) -> Result<Response, ApiError> {
     let token = sessions.issue(&sessions.claims_for(&id, &email))?;
     let cookie: HeaderValue = sessions.cookie(&token)?;
-    let mut response = (status, axum::Json(UserBody { id, email })).into_response();
+    let body = UserBody {
+        id: UserId::new(id),
+        email,
+    };
+    let mut response = (status, axum::Json(body)).into_response();
     response.headers_mut().insert(header::SET_COOKIE, cookie);
     Ok(response)
 }

@@ -8,22 +8,25 @@
 //! `order.created` does not re-arm a timer that was disarmed, and a disarm that comes before its
 //! arm is a 409 for the bridge to retry.
 
+pub mod store;
 pub mod sweep;
 pub mod timers;
 
 use axum::Router;
 use shared::config::{Env, FromEnv};
-use shared::dynamo::TableSpec;
+use shared::dynamo::{TablePrefix, TableSpec};
 use shared::outbox::{Outbox, StoreSettings};
 
-use crate::timers::Timers;
+use crate::store::Timers;
 
 /// The outbox of this context.
 pub const OUTBOX: TableSpec = shared::outbox::table("expiration-outbox");
 
 /// The tables this context owns.
-pub const TABLES: &[TableSpec] = &[timers::TABLE, OUTBOX];
+pub const TABLES: &[TableSpec] = &[store::TABLE, OUTBOX];
 
+/// Settings of the functions that announce expiries (`expire`, `relay-expiration`): the tables
+/// and NATS. `arm-timer` and `disarm-timer` announce nothing and read only `TABLE_PREFIX`.
 pub struct Settings {
     pub store: StoreSettings,
 }
@@ -52,16 +55,12 @@ impl ExpirationState {
     }
 }
 
-pub async fn arm_app(settings: Settings) -> Result<Router, async_nats::ConnectError> {
-    Ok(timers::arm_router(
-        ExpirationState::connect(settings).await?,
-    ))
+pub async fn arm_app(prefix: TablePrefix) -> Router {
+    timers::arm_router(Timers::connect(&prefix).await)
 }
 
-pub async fn disarm_app(settings: Settings) -> Result<Router, async_nats::ConnectError> {
-    Ok(timers::disarm_router(
-        ExpirationState::connect(settings).await?,
-    ))
+pub async fn disarm_app(prefix: TablePrefix) -> Router {
+    timers::disarm_router(Timers::connect(&prefix).await)
 }
 
 pub async fn expire_app(settings: Settings) -> Result<Router, async_nats::ConnectError> {

@@ -1,10 +1,11 @@
 //! Timers against DynamoDB Local and NATS: armed by order events, fired by the sweep.
 
 use axum::Router;
-use expiration::timers::{Timers, state};
+use contract::events::{OrderCreatedData, OrderedTicket};
+use contract::{Cents, OrderId, OrderStatus, Quantity, TicketId, UserId};
+use expiration::store::{TimerState, Timers};
 use expiration::{ExpirationState, OUTBOX, TABLES, sweep, timers};
 use serde_json::{Value, json};
-use shared::events::data::{OrderCreatedData, OrderedTicket};
 use shared::events::{CloudEvent, types};
 use shared::testing::{self, TestStore};
 
@@ -34,7 +35,7 @@ impl TestApp {
     /// `order.created` with exactly this data.
     async fn created_with(&self, data: &impl serde::Serialize) -> u16 {
         let event = CloudEvent::new("test", types::ORDER_CREATED, "order", data).expect("event");
-        self.post(timers::arm_router(self.state.clone()), &event)
+        self.post(timers::arm_router(self.state.timers.clone()), &event)
             .await
     }
 
@@ -44,11 +45,11 @@ impl TestApp {
 
     async fn ended_with(&self, kind: &str, data: &Value) -> u16 {
         let event = CloudEvent::new("test", kind, "order", data).expect("event");
-        self.post(timers::disarm_router(self.state.clone()), &event)
+        self.post(timers::disarm_router(self.state.timers.clone()), &event)
             .await
     }
 
-    async fn state_of(&self, order: &str) -> String {
+    async fn state_of(&self, order: &str) -> TimerState {
         self.state
             .timers
             .state_of(order)
@@ -62,17 +63,17 @@ impl TestApp {
 /// What orders announces for a new order of one ticket at 1.00.
 fn created_data(order: &str, expires_at: &str) -> OrderCreatedData {
     OrderCreatedData {
-        id: order.to_owned(),
+        id: OrderId::from(order),
         version: 0,
-        status: "created".to_owned(),
-        user_id: uuid::Uuid::now_v7().to_string(),
+        status: OrderStatus::Created,
+        user_id: UserId::new(uuid::Uuid::now_v7().to_string()),
         expires_at: expires_at.to_owned(),
-        quantity: 1,
+        quantity: Quantity(1),
         ticket: OrderedTicket {
-            id: uuid::Uuid::now_v7().to_string(),
-            price: 100,
+            id: TicketId::new(uuid::Uuid::now_v7().to_string()),
+            price: Cents(100),
         },
-        total: 100,
+        total: Cents(100),
     }
 }
 
@@ -107,8 +108,8 @@ async fn the_sweep_announces_due_timers_once_and_leaves_the_others() {
         expired[0].data,
         json!({"orderId": due, "expiresAt": at(now - 1)})
     );
-    assert_eq!(app.state_of(&due).await, state::FIRED);
-    assert_eq!(app.state_of(&later).await, state::ARMED);
+    assert_eq!(app.state_of(&due).await, TimerState::Fired);
+    assert_eq!(app.state_of(&later).await, TimerState::Armed);
 
     // The cancellation that follows the expiry finds the timer already fired.
     assert_eq!(app.ended(types::ORDER_CANCELLED, &due).await, 204);
@@ -133,7 +134,7 @@ async fn a_paid_or_cancelled_order_never_expires_even_if_its_creation_comes_agai
         "a late duplicate does not re-arm"
     );
     assert_eq!(sweep::sweep(&app.state, now + 10).await.expect("sweep"), 0);
-    assert_eq!(app.state_of(&order).await, state::DISARMED);
+    assert_eq!(app.state_of(&order).await, TimerState::Disarmed);
     assert!(
         app.store
             .events

@@ -4,32 +4,47 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::delete;
+use contract::OrderStatus;
 use shared::error::ApiError;
-use shared::session::SignedIn;
+use shared::outbox::StoreSettings;
+use shared::session::{Sessions, SignedIn};
 
-use crate::order::{COMPLETED, status};
+use crate::order::COMPLETED;
 use crate::show_order::owned_order;
 use crate::store::{self, Ending};
-use crate::{OrderState, Settings};
+use crate::{Buyers, Ledger};
 
-pub fn router(state: OrderState) -> Router {
+pub fn router(state: Buyers<Ledger>) -> Router {
     Router::new()
         .route("/api/orders/{id}", delete(cancel_order))
         .with_state(state)
 }
 
-pub async fn app(settings: Settings) -> Result<Router, async_nats::ConnectError> {
-    Ok(router(OrderState::connect(settings).await?))
+/// Sessions, the table and NATS; no hold time.
+pub async fn app(
+    (sessions, store): (Sessions, StoreSettings),
+) -> Result<Router, async_nats::ConnectError> {
+    Ok(router(Buyers {
+        store: Ledger::connect(store).await?,
+        sessions,
+    }))
 }
 
 async fn cancel_order(
-    State(state): State<OrderState>,
+    State(Buyers { store: ledger, .. }): State<Buyers<Ledger>>,
     SignedIn(user): SignedIn,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let order = owned_order(&state, &user.id, &id).await?;
-    let ended = store::end(&state, "cancel-order", order, Ending::Cancel).await?;
-    if ended.status == status::COMPLETE {
+    let order = owned_order(&ledger.orders, &user.id, &id).await?;
+    let ended = store::end(
+        &ledger.orders,
+        &ledger.outbox,
+        "cancel-order",
+        order,
+        Ending::Cancel,
+    )
+    .await?;
+    if ended.status == OrderStatus::Complete {
         return Err(ApiError::rule(COMPLETED));
     }
     Ok(StatusCode::NO_CONTENT)

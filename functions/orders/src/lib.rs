@@ -6,8 +6,7 @@
 //! announced through the transactional outbox; `relay-orders` publishes what a crash left behind.
 
 pub mod cancel_order;
-pub mod gate;
-pub mod idempotency;
+pub mod group_commit;
 pub mod list_orders;
 pub mod order;
 pub mod outcomes;
@@ -22,9 +21,11 @@ use axum::Router;
 use axum::extract::FromRef;
 use shared::config::{Env, FromEnv};
 use shared::dynamo::TableSpec;
+use shared::error::ApiError;
 use shared::outbox::{Outbox, StoreSettings};
 use shared::session::Sessions;
 
+use crate::group_commit::GroupCommit;
 use crate::store::Orders;
 
 /// The outbox of this context.
@@ -33,7 +34,11 @@ pub const OUTBOX: TableSpec = shared::outbox::table("orders-outbox");
 /// The tables this context owns.
 pub const TABLES: &[TableSpec] = &[store::TABLE, OUTBOX];
 
-/// Settings of every orders function: sessions, storage, and `ORDER_HOLD_SECONDS` (default 900).
+/// Settings of `place-order`: sessions, the tables, NATS, and `ORDER_HOLD_SECONDS` (default 900).
+/// The others read less: `cancel-order` sessions, the tables and NATS; `list-orders` and
+/// `show-order` sessions and `TABLE_PREFIX`; `expire-order`, `complete-order` and `relay-orders`
+/// the tables and NATS ([`StoreSettings`]); `replicate-ticket` and `track-payment` only
+/// `TABLE_PREFIX`.
 pub struct Settings {
     pub sessions: Sessions,
     pub store: StoreSettings,
@@ -54,13 +59,17 @@ impl FromEnv for Settings {
     }
 }
 
+/// The group commit of holds: placements queued per listing, each answered with its outcome.
+pub type Holds = GroupCommit<store::Placement, Result<store::Placed, ApiError>>;
+
 #[derive(Clone)]
 pub struct OrderState {
     pub orders: Orders,
     pub outbox: Outbox,
     pub sessions: Sessions,
     pub hold: Duration,
-    pub gates: std::sync::Arc<gate::HoldGates>,
+    /// This instance's holds, committed in groups per listing.
+    pub holds: std::sync::Arc<Holds>,
 }
 
 impl OrderState {
@@ -71,7 +80,65 @@ impl OrderState {
             outbox,
             sessions: settings.sessions,
             hold: settings.hold,
-            gates: std::sync::Arc::default(),
+            holds: std::sync::Arc::new(GroupCommit::new(store::GROUP_MAX)),
+        })
+    }
+}
+
+impl OrderState {
+    /// What the handlers that end orders need.
+    pub fn ledger(&self) -> Ledger {
+        Ledger {
+            orders: self.orders.clone(),
+            outbox: self.outbox.clone(),
+        }
+    }
+}
+
+impl OrderState {
+    /// What the buyer's read-only routes need.
+    pub fn reading(&self) -> Buyers<Orders> {
+        Buyers {
+            store: self.orders.clone(),
+            sessions: self.sessions.clone(),
+        }
+    }
+
+    /// What the buyer's cancel needs.
+    pub fn cancelling(&self) -> Buyers<Ledger> {
+        Buyers {
+            store: self.ledger(),
+            sessions: self.sessions.clone(),
+        }
+    }
+}
+
+/// A route buyers call with their session, over `store` (the table, or the table and the outbox).
+#[derive(Clone)]
+pub struct Buyers<T> {
+    pub store: T,
+    pub sessions: Sessions,
+}
+
+impl<T> FromRef<Buyers<T>> for Sessions {
+    fn from_ref(state: &Buyers<T>) -> Self {
+        state.sessions.clone()
+    }
+}
+
+/// The table and the outbox: what the handlers that end orders need (no session, no hold time).
+#[derive(Clone)]
+pub struct Ledger {
+    pub orders: Orders,
+    pub outbox: Outbox,
+}
+
+impl Ledger {
+    pub async fn connect(store: StoreSettings) -> Result<Self, async_nats::ConnectError> {
+        let (client, outbox) = store.connect(&OUTBOX).await?;
+        Ok(Self {
+            orders: Orders::new(client, &store.prefix),
+            outbox,
         })
     }
 }
@@ -83,7 +150,7 @@ impl FromRef<OrderState> for Sessions {
 }
 
 /// The `relay-orders` function: publishes outbox records that were not published at once.
-pub async fn relay_app(settings: Settings) -> Result<Router, async_nats::ConnectError> {
-    let state = OrderState::connect(settings).await?;
-    Ok(shared::outbox::relay_router(state.outbox))
+pub async fn relay_app(store: StoreSettings) -> Result<Router, async_nats::ConnectError> {
+    let (_, outbox) = store.connect(&OUTBOX).await?;
+    Ok(shared::outbox::relay_router(outbox))
 }

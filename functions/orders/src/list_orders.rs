@@ -4,30 +4,36 @@ use axum::Router;
 use axum::extract::State;
 use axum::response::Response;
 use axum::routing::get;
-use shared::dynamo;
+use contract::api::OrderBody;
+use shared::dynamo::{self, TablePrefix};
 use shared::error::ApiError;
 use shared::paging::{self, Page};
-use shared::session::SignedIn;
+use shared::session::{Sessions, SignedIn};
 
-use crate::order::{OrderBody, OrderItem};
-use crate::{OrderState, Settings};
+use crate::Buyers;
+use crate::order::OrderItem;
+use crate::store::Orders;
 
-pub fn router(state: OrderState) -> Router {
+pub fn router(state: Buyers<Orders>) -> Router {
     Router::new()
         .route("/api/orders", get(list_orders))
         .with_state(state)
 }
 
-pub async fn app(settings: Settings) -> Result<Router, async_nats::ConnectError> {
-    Ok(router(OrderState::connect(settings).await?))
+/// Reads only: sessions and the table.
+pub async fn app((sessions, prefix): (Sessions, TablePrefix)) -> Router {
+    router(Buyers {
+        store: Orders::connect(&prefix).await,
+        sessions,
+    })
 }
 
 async fn list_orders(
-    State(state): State<OrderState>,
+    State(state): State<Buyers<Orders>>,
     SignedIn(user): SignedIn,
     page: Page,
 ) -> Result<Response, ApiError> {
-    let listed = state.orders.list_for(&user.id, &page).await?;
+    let listed = state.store.list_for(&user.id, &page).await?;
     let orders = listed
         .items
         .into_iter()

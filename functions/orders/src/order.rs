@@ -1,24 +1,18 @@
 //! An order as stored, as shown, as announced, and as a request.
 
+use contract::api::{OrderBody, OrderTicketBody};
+use contract::events::{self, OrderCreatedData, OrderEndedData, TicketRef};
+use contract::{Cents, OrderId, OrderStatus, Quantity, TicketId, UserId};
 use serde::{Deserialize, Serialize};
 use shared::error::ApiError;
 use shared::json::JsonBody;
-use shared::money;
-use shared::validation::{Validator, whole_number};
+use shared::validation::{ORDER_QUANTITY, Validator, whole_number};
 
 pub const TICKET_ID_REQUIRED: &str = "TicketId must be provided";
 pub const QUANTITY_RANGE: &str = "Quantity must be a whole number between 1 and 10";
 pub const OWN_TICKET: &str = "You cannot buy your own ticket";
 pub const RESERVED: &str = "Ticket is already reserved";
 pub const COMPLETED: &str = "Cannot cancel a completed order";
-
-/// Order statuses.
-pub mod status {
-    pub const CREATED: &str = "created";
-    pub const AWAITING_PAYMENT: &str = "awaiting:payment";
-    pub const COMPLETE: &str = "complete";
-    pub const CANCELLED: &str = "cancelled";
-}
 
 pub fn key(id: &str) -> String {
     format!("order#{id}")
@@ -32,10 +26,9 @@ pub fn buyer_partition(user_id: &str) -> String {
 /// What an order remembers of the listing: as it was when the order was placed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OrderedTicket {
-    pub id: String,
+    pub id: TicketId,
     pub title: String,
-    /// Cents.
-    pub price: i64,
+    pub price: Cents,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -43,16 +36,15 @@ pub struct OrderedTicket {
 pub struct OrderItem {
     pub pk: String,
     pub entity: String,
-    pub id: String,
-    pub user_id: String,
-    pub status: String,
+    pub id: OrderId,
+    pub user_id: UserId,
+    pub status: OrderStatus,
     pub expires_at: String,
     /// `expiresAt` in Unix seconds, for comparisons.
     pub expires_at_unix: i64,
-    pub quantity: i64,
+    pub quantity: Quantity,
     pub ticket: OrderedTicket,
-    /// Cents.
-    pub total: i64,
+    pub total: Cents,
     pub version: i64,
     pub created_at: String,
     pub gsi1pk: String,
@@ -64,14 +56,15 @@ pub struct OrderItem {
 }
 
 impl OrderItem {
+    /// Order JSON.
     pub fn body(&self) -> OrderBody {
         OrderBody {
             id: self.id.clone(),
             user_id: self.user_id.clone(),
-            status: self.status.clone(),
+            status: self.status,
             expires_at: self.expires_at.clone(),
             quantity: self.quantity,
-            ticket: TicketBody {
+            ticket: OrderTicketBody {
                 id: self.ticket.id.clone(),
                 title: self.ticket.title.clone(),
                 price: self.ticket.price,
@@ -83,64 +76,45 @@ impl OrderItem {
     }
 
     /// `order.created` data.
-    pub fn created_data(&self) -> serde_json::Value {
-        serde_json::json!({
-            "id": self.id,
-            "version": self.version,
-            "status": self.status,
-            "userId": self.user_id,
-            "expiresAt": self.expires_at,
-            "quantity": self.quantity,
-            "ticket": {"id": self.ticket.id, "price": self.ticket.price},
-            "total": self.total,
-        })
+    pub fn created_data(&self) -> OrderCreatedData {
+        OrderCreatedData {
+            id: self.id.clone(),
+            version: self.version,
+            status: self.status,
+            user_id: self.user_id.clone(),
+            expires_at: self.expires_at.clone(),
+            quantity: self.quantity,
+            ticket: events::OrderedTicket {
+                id: self.ticket.id.clone(),
+                price: self.ticket.price,
+            },
+            total: self.total,
+        }
     }
 
     /// `order.cancelled` / `order.completed` data, for the version the change produced.
-    pub fn ended_data(&self, version: i64) -> serde_json::Value {
-        serde_json::json!({
-            "id": self.id,
-            "version": version,
-            "quantity": self.quantity,
-            "ticket": {"id": self.ticket.id},
-        })
+    pub fn ended_data(&self, version: i64) -> OrderEndedData {
+        OrderEndedData {
+            id: self.id.clone(),
+            version,
+            quantity: self.quantity,
+            ticket: TicketRef {
+                id: self.ticket.id.clone(),
+            },
+        }
     }
 
     /// Still holding tickets: neither paid nor cancelled.
     pub fn is_open(&self) -> bool {
-        self.status == status::CREATED || self.status == status::AWAITING_PAYMENT
+        self.status.is_open()
     }
-}
-
-/// Order JSON of the API; money in major units.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OrderBody {
-    pub id: String,
-    pub user_id: String,
-    pub status: String,
-    pub expires_at: String,
-    pub quantity: i64,
-    pub ticket: TicketBody,
-    #[serde(serialize_with = "money::serialize")]
-    pub total: i64,
-    pub version: i64,
-    pub created_at: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct TicketBody {
-    pub id: String,
-    pub title: String,
-    #[serde(serialize_with = "money::serialize")]
-    pub price: i64,
 }
 
 /// `{ticketId, quantity?}`, valid. The ticket id is checked for existence later (404).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderRequest {
     pub ticket_id: String,
-    pub quantity: i64,
+    pub quantity: Quantity,
 }
 
 impl TryFrom<JsonBody> for OrderRequest {
@@ -158,12 +132,18 @@ impl TryFrom<JsonBody> for OrderRequest {
         );
         let quantity = v.check(
             "quantity",
-            whole_number(body.get("quantity"), 1, 1, 10, QUANTITY_RANGE),
+            whole_number(
+                body.get("quantity"),
+                1,
+                *ORDER_QUANTITY.start(),
+                *ORDER_QUANTITY.end(),
+                QUANTITY_RANGE,
+            ),
         );
         v.finish(|| {
             Some(Self {
                 ticket_id: ticket_id?,
-                quantity: quantity?,
+                quantity: Quantity(quantity?),
             })
         })
     }
@@ -187,7 +167,7 @@ mod tests {
             request(json!({"ticketId": "abc"})).expect("valid"),
             OrderRequest {
                 ticket_id: "abc".to_owned(),
-                quantity: 1
+                quantity: Quantity(1)
             }
         );
     }

@@ -11,58 +11,64 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
-use serde::Deserialize;
+use contract::OrderStatus;
+use contract::events::{
+    OrderExpiredData, PaymentCreatedData, PaymentFailedData, PaymentPendingData,
+};
 use shared::error::ApiError;
-use shared::events::data::OrderExpiredData;
 use shared::events::{CloudEvent, types};
 use shared::validation::existing_id;
 
-use crate::order::status;
-use crate::store::{self, Ending};
-use crate::{OrderState, Settings};
+use shared::dynamo::TablePrefix;
+use shared::outbox::StoreSettings;
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct PaymentData {
-    order_id: String,
-    #[serde(default)]
-    stripe_id: String,
-}
+use crate::Ledger;
+use crate::store::{self, Ending, Orders, Tracked};
 
-pub fn track_payment_router(state: OrderState) -> Router {
+pub fn track_payment_router(orders: Orders) -> Router {
     Router::new()
         .route("/", post(track_payment))
-        .with_state(state)
+        .with_state(orders)
 }
 
-pub async fn track_payment_app(settings: Settings) -> Result<Router, async_nats::ConnectError> {
-    Ok(track_payment_router(OrderState::connect(settings).await?))
+/// Announces nothing: the table is all it needs.
+pub async fn track_payment_app(prefix: TablePrefix) -> Router {
+    track_payment_router(Orders::connect(&prefix).await)
 }
 
 /// `payment.pending` (the buyer must authenticate: `created` → `awaiting:payment`) and
 /// `payment.failed` (`awaiting:payment` → `created`, while the hold lasts). Any other state means the
 /// order moved on, and the event changes nothing.
 async fn track_payment(
-    State(state): State<OrderState>,
+    State(orders): State<Orders>,
     event: CloudEvent,
 ) -> Result<StatusCode, ApiError> {
     event.expect_type(&[types::PAYMENT_PENDING, types::PAYMENT_FAILED])?;
-    let data: PaymentData = event.data_as()?;
-    let (from, to) = if event.kind == types::PAYMENT_PENDING {
-        (status::CREATED, status::AWAITING_PAYMENT)
+    // What the step needs: the order, the PaymentIntent, and the statuses it moves between.
+    let (order_id, stripe_id, from, to) = if event.kind == types::PAYMENT_PENDING {
+        let data: PaymentPendingData = event.payload()?;
+        let to = OrderStatus::AwaitingPayment;
+        (data.order_id, data.stripe_id, OrderStatus::Created, to)
     } else {
-        (status::AWAITING_PAYMENT, status::CREATED)
+        let data: PaymentFailedData = event.payload()?;
+        let to = OrderStatus::Created;
+        (
+            data.order_id,
+            data.stripe_id,
+            OrderStatus::AwaitingPayment,
+            to,
+        )
     };
-    let pending = (to == status::AWAITING_PAYMENT).then_some(data.stripe_id.as_str());
+    let pending = (to == OrderStatus::AwaitingPayment).then_some(stripe_id.as_str());
     for _ in 0..3 {
-        let order = find(&state, &data.order_id).await?;
+        let order = find(&orders, order_id.as_str()).await?;
         let stale_failure = event.kind == types::PAYMENT_FAILED
-            && order.pending_stripe_id.as_deref() != Some(data.stripe_id.as_str());
+            && order.pending_stripe_id.as_deref() != Some(stripe_id.as_str());
         if order.status != from || stale_failure {
             return Ok(StatusCode::NO_CONTENT);
         }
         // Conditioned on the version read, so the check above still holds when it applies.
-        if state.orders.set_status(&order, to, pending).await? {
+        if orders.track(&order, to, pending).await? == Tracked::Tracked {
             return Ok(StatusCode::NO_CONTENT);
         }
     }
@@ -71,47 +77,61 @@ async fn track_payment(
     ))
 }
 
-pub fn expire_router(state: OrderState) -> Router {
+pub fn expire_router(ledger: Ledger) -> Router {
     Router::new()
         .route("/", post(expire_order))
-        .with_state(state)
+        .with_state(ledger)
 }
 
-pub fn complete_router(state: OrderState) -> Router {
+pub fn complete_router(ledger: Ledger) -> Router {
     Router::new()
         .route("/", post(complete_order))
-        .with_state(state)
+        .with_state(ledger)
 }
 
-pub async fn expire_app(settings: Settings) -> Result<Router, async_nats::ConnectError> {
-    Ok(expire_router(OrderState::connect(settings).await?))
+pub async fn expire_app(store: StoreSettings) -> Result<Router, async_nats::ConnectError> {
+    Ok(expire_router(Ledger::connect(store).await?))
 }
 
-pub async fn complete_app(settings: Settings) -> Result<Router, async_nats::ConnectError> {
-    Ok(complete_router(OrderState::connect(settings).await?))
+pub async fn complete_app(store: StoreSettings) -> Result<Router, async_nats::ConnectError> {
+    Ok(complete_router(Ledger::connect(store).await?))
 }
 
 async fn expire_order(
-    State(state): State<OrderState>,
+    State(ledger): State<Ledger>,
     event: CloudEvent,
 ) -> Result<StatusCode, ApiError> {
     event.expect_type(&[types::PAYMENT_LAPSED])?;
     let data: OrderExpiredData = event.payload()?;
     // Payments has decided: the order lapsed unpaid. No clock is consulted again here.
-    let order = find(&state, &data.order_id).await?;
-    store::end(&state, "expire-order", order, Ending::Cancel).await?;
+    let order = find(&ledger.orders, data.order_id.as_str()).await?;
+    store::end(
+        &ledger.orders,
+        &ledger.outbox,
+        "expire-order",
+        order,
+        Ending::Cancel,
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn complete_order(
-    State(state): State<OrderState>,
+    State(ledger): State<Ledger>,
     event: CloudEvent,
 ) -> Result<StatusCode, ApiError> {
     event.expect_type(&[types::PAYMENT_CREATED])?;
-    let data: PaymentData = event.data_as()?;
-    let order = find(&state, &data.order_id).await?;
-    let ended = store::end(&state, "complete-order", order, Ending::Complete).await?;
-    if ended.status == status::CANCELLED {
+    let data: PaymentCreatedData = event.payload()?;
+    let order = find(&ledger.orders, data.order_id.as_str()).await?;
+    let ended = store::end(
+        &ledger.orders,
+        &ledger.outbox,
+        "complete-order",
+        order,
+        Ending::Complete,
+    )
+    .await?;
+    if ended.status == OrderStatus::Cancelled {
         // Only a buyer's cancel can race a payment (expiry waits for payments' verdict); payments
         // refunds it when `order.cancelled` reaches its paid copy. The order stays cancelled.
         tracing::warn!(order = %ended.id, "payment for a cancelled order: payments refunds it");
@@ -119,8 +139,8 @@ async fn complete_order(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn find(state: &OrderState, id: &str) -> Result<crate::order::OrderItem, ApiError> {
+async fn find(orders: &Orders, id: &str) -> Result<crate::order::OrderItem, ApiError> {
     let id = existing_id(id).map_err(|_| ApiError::rule("Event names no valid order id"))?;
     // Not found is retried: the order may not be visible yet to this reader.
-    state.orders.order(&id).await?.ok_or(ApiError::NotFound)
+    orders.order(&id).await?.ok_or(ApiError::NotFound)
 }

@@ -11,15 +11,14 @@ use shared::json::JsonBody;
 use shared::session::SignedIn;
 use shared::validation::existing_id;
 
-use aws_sdk_dynamodb::types::TransactWriteItem;
-use shared::outbox::Outbox;
+use contract::{Cents, OrderId, OrderStatus, Quantity, TicketId, UserId};
+use shared::idempotency::{Claim, IdempotencyKey, json_text_response};
 
-use crate::idempotency::{self, Claim, IdempotencyKey};
 use crate::order::{
-    self, OWN_TICKET, OrderItem, OrderRequest, OrderedTicket, RESERVED, buyer_partition, status,
+    self, OWN_TICKET, OrderItem, OrderRequest, OrderedTicket, RESERVED, buyer_partition,
 };
 use crate::replica::TicketReplica;
-use crate::store::Orders;
+use crate::store::{Placed, Placement};
 use crate::{OrderState, Settings};
 
 pub fn router(state: OrderState) -> Router {
@@ -42,12 +41,12 @@ async fn place_order(
     let Some(key) = IdempotencyKey::from_headers(&headers, &user.id)? else {
         return place(&state, &user.id, &request, None).await;
     };
-    match idempotency::claim(&state.orders, &key).await? {
+    match state.orders.keys().claim(&key).await? {
         Claim::Replay(response) => Ok(response),
         Claim::Claimed => match place(&state, &user.id, &request, Some(&key)).await {
             Ok(response) => Ok(response),
             Err(err) => {
-                idempotency::settle(&state.orders, &key, &err).await;
+                state.orders.keys().settle(&key, &err).await;
                 Err(err)
             }
         },
@@ -70,64 +69,69 @@ async fn place(
         return Err(ApiError::rule(OWN_TICKET));
     }
     // Only a shortcut for a sold-out listing during a drop: the hold's condition decides.
-    if ticket.available < request.quantity {
+    if ticket.available < request.quantity.get() {
         return Err(ApiError::rule(RESERVED));
     }
 
     let order = new_order(user_id, &ticket, request.quantity, state.hold);
     let body = serde_json::to_string(&order.body()).map_err(ApiError::internal)?;
     let event = created_event(&order)?;
-    let mut items = placement(&state.orders, &state.outbox, &order, &event)?;
-    if let Some(key) = key {
-        items.push(idempotency::record(
-            &state.orders,
-            key,
-            StatusCode::CREATED,
-            &body,
-        )?);
-    }
-    let turn = state.gates.enter(&ticket.id).await;
-    let placed = state.orders.transact(items).await?;
-    drop(turn);
-    match placed {
-        Ok(()) => {}
-        Err(refused) if refused.failed(0) => return Err(ApiError::rule(RESERVED)),
-        Err(refused) => {
-            return Err(ApiError::internal(format!(
-                "order transaction refused: {:?}",
-                refused.failed
-            )));
+    let answer = key
+        .map(|key| state.orders.keys().record(key, StatusCode::CREATED, &body))
+        .transpose()?;
+    let placement = Placement {
+        order,
+        event: state.outbox.record(&event)?,
+        answer,
+    };
+    let orders = state.orders.clone();
+    let placed = state
+        .holds
+        .submit(&ticket.id, placement, move |group| {
+            let orders = orders.clone();
+            async move { orders.place_group(&group).await }
+        })
+        .await
+        .ok_or_else(|| ApiError::unavailable("the hold was not committed"))??;
+    match (placed, key) {
+        (Placed::Held, _) => {}
+        (Placed::SoldOut, _) => return Err(ApiError::rule(RESERVED)),
+        (Placed::KeyTaken, Some(key)) => return state.orders.keys().replay(key).await,
+        (Placed::KeyTaken, None) => {
+            return Err(ApiError::internal("a key was refused that was never sent"));
         }
     }
     state.outbox.publish(&[event]).await;
-    Ok(idempotency::json_text_response(StatusCode::CREATED, body))
+    Ok(json_text_response(StatusCode::CREATED, body))
 }
 
 /// A new order for `quantity` tickets of a listing, held for `hold` from now.
 pub fn new_order(
     user_id: &str,
     ticket: &TicketReplica,
-    quantity: i64,
+    quantity: impl Into<Quantity>,
     hold: std::time::Duration,
 ) -> OrderItem {
+    let quantity = quantity.into();
     let now = shared::time::now();
     let expires = shared::time::deadline_after(hold);
     let id = uuid::Uuid::now_v7().to_string();
+    let price = Cents(ticket.price);
     OrderItem {
         pk: order::key(&id),
         entity: "order".to_owned(),
-        id: id.clone(),
-        user_id: user_id.to_owned(),
-        status: status::CREATED.to_owned(),
+        id: OrderId::new(id.clone()),
+        user_id: UserId::from(user_id),
+        status: OrderStatus::Created,
         expires_at: shared::time::rfc3339(expires),
         expires_at_unix: expires.unix_timestamp(),
         quantity,
         ticket: OrderedTicket {
-            id: ticket.id.clone(),
+            id: TicketId::new(ticket.id.clone()),
             title: ticket.title.clone(),
-            price: ticket.price,
+            price,
         },
-        total: ticket.price * quantity,
+        total: price.times(quantity),
         version: 0,
         created_at: shared::time::rfc3339(now),
         gsi1pk: buyer_partition(user_id),
@@ -138,26 +142,10 @@ pub fn new_order(
 
 /// The `order.created` event of a new order.
 pub fn created_event(order: &OrderItem) -> Result<CloudEvent, ApiError> {
-    CloudEvent::new(
+    CloudEvent::of(
         "place-order",
         types::ORDER_CREATED,
-        &order.id,
+        order.id.as_str(),
         &order.created_data(),
     )
-}
-
-/// The one transaction that places an order: the hold on the listing's replica (conditional on
-/// what is available; item 0), the order, and its event in the outbox. The benchmark's ceiling
-/// drives exactly this against DynamoDB.
-pub fn placement(
-    orders: &Orders,
-    outbox: &Outbox,
-    order: &OrderItem,
-    event: &CloudEvent,
-) -> Result<Vec<TransactWriteItem>, ApiError> {
-    Ok(vec![
-        orders.hold(&order.ticket.id, order.quantity)?,
-        orders.insert(order)?,
-        outbox.record(event)?,
-    ])
 }

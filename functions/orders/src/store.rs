@@ -1,15 +1,21 @@
 //! The orders table: orders (`order#<id>`, indexed by buyer), listing replicas (`ticket#<id>`), and
-//! idempotency records (`idempotency#<user>#<key>`).
+//! idempotency records (`idempotency#<user>#<key>`). The only place in this context that speaks
+//! DynamoDB: each operation says what happened as an enum, never as a refused write's position.
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
-use shared::dynamo::{self, PK, Table, TablePrefix, TableSpec};
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use contract::OrderStatus;
+use contract::events::TicketData;
+use shared::dynamo::{self, PK, Table, TablePrefix, TableSpec, Writes};
 use shared::error::ApiError;
-use shared::events::{CloudEvent, types};
+use shared::events::CloudEvent;
+use shared::events::types;
+use shared::idempotency::Keys;
 use shared::paging::{self, IndexQuery, Listed, Page};
 
-use crate::OrderState;
-use crate::order::{self, OrderItem, buyer_partition, status};
+use shared::outbox::Outbox;
+
+use crate::order::{self, OrderItem, buyer_partition};
 use crate::replica::{self, TicketReplica};
 
 pub const TABLE: TableSpec = TableSpec {
@@ -24,12 +30,98 @@ const ATTEMPTS: usize = 3;
 #[derive(Clone)]
 pub struct Orders(Table);
 
-impl std::ops::Deref for Orders {
-    type Target = Table;
+/// The writes of this context's transactions, by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Write {
+    /// The replica's count: the hold (conditioned on what is left) or the release.
+    Replica,
+    /// The order itself: its creation or its status change.
+    Order,
+    Outbox,
+    /// The `Idempotency-Key`'s answer (conditioned on this request's claim).
+    Answer,
+}
 
-    fn deref(&self) -> &Table {
-        &self.0
+/// What placing an order did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placed {
+    /// The tickets are held and the order exists.
+    Held,
+    /// Fewer than the order's quantity are left: nothing was written.
+    SoldOut,
+    /// The request's `Idempotency-Key` claim is no longer its own (an earlier attempt committed, or
+    /// the claim lapsed and a retry took it over): nothing was written; the key's answer is the
+    /// answer.
+    KeyTaken,
+}
+
+/// One order of a group commit ([`Orders::place_group`]): the order, its event's outbox record, and
+/// the `Idempotency-Key`'s answer when the request has one.
+#[derive(Debug, Clone)]
+pub struct Placement {
+    pub order: OrderItem,
+    pub event: TransactWriteItem,
+    pub answer: Option<TransactWriteItem>,
+}
+
+/// What one group transaction came to.
+enum Grouped {
+    Placed,
+    /// The summed quantity is more than is left.
+    TooFew,
+    /// Refused for another reason: place them one by one.
+    Refused,
+}
+
+/// The most orders a group transaction carries: one write for the listing and up to three per
+/// order (the order, its event, its answer) stay within DynamoDB's 100 writes.
+pub const GROUP_MAX: usize = 33;
+
+/// The placements that fit in `left` tickets, in arrival order: each is taken if it still fits.
+fn earliest_that_fit(group: &[Placement], left: i64) -> Vec<usize> {
+    let mut taken = 0;
+    let mut chosen = Vec::new();
+    for (n, one) in group.iter().enumerate() {
+        let quantity = one.order.quantity.get();
+        if taken + quantity <= left {
+            taken += quantity;
+            chosen.push(n);
+        }
     }
+    chosen
+}
+
+/// The same outage for every member of a group.
+fn unavailable(members: usize, err: &ApiError) -> Vec<Result<Placed, ApiError>> {
+    (0..members)
+        .map(|_| Err(ApiError::unavailable(err.to_string())))
+        .collect()
+}
+
+/// What ending an order did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    Ended,
+    /// The order is no longer at the version or status it was read at: decide again.
+    Moved,
+}
+
+/// What a status change on the payment's progress did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tracked {
+    Tracked,
+    /// The order moved on since it was read.
+    Moved,
+}
+
+/// What a listing event did to the replica.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replicated {
+    Applied,
+    /// This version or a later one is already here: a duplicate.
+    AlreadyApplied,
+    /// Its predecessor has not arrived yet.
+    Early,
 }
 
 impl Orders {
@@ -37,39 +129,140 @@ impl Orders {
         Self(Table::new(client, prefix, &TABLE))
     }
 
+    /// The table on a client from the environment (no network call yet).
+    pub async fn connect(prefix: &TablePrefix) -> Self {
+        Self::new(dynamo::client().await, prefix)
+    }
+
     pub async fn order(&self, id: &str) -> Result<Option<OrderItem>, ApiError> {
-        self.get(order::key(id)).await
+        self.0.get(order::key(id)).await
     }
 
     pub async fn replica(&self, ticket_id: &str) -> Result<Option<TicketReplica>, ApiError> {
-        self.get(replica::key(ticket_id)).await
+        self.0.get(replica::key(ticket_id)).await
     }
 
-    async fn get<T: serde::de::DeserializeOwned>(
+    /// Places an order: the hold on the listing's replica (only if enough are left: this
+    /// condition, not any read before it, is what keeps a ticket from being held twice), the
+    /// order, its event, and the `Idempotency-Key`'s answer when there is one, in one transaction.
+    pub async fn place(
         &self,
-        key: String,
-    ) -> Result<Option<T>, ApiError> {
-        let found = self
-            .client()
-            .get_item()
-            .table_name(self.table())
-            .key(PK, dynamo::s(key))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(dynamo::sdk_error)?;
-        found.item.map(dynamo::parse_item).transpose()
+        order: &OrderItem,
+        event: TransactWriteItem,
+        answer: Option<TransactWriteItem>,
+    ) -> Result<Placed, ApiError> {
+        let mut writes = Writes::new();
+        writes
+            .add(Write::Replica, self.hold(order)?)
+            .add(Write::Order, self.insert(order)?)
+            .add(Write::Outbox, event);
+        if let Some(answer) = answer {
+            writes.add(Write::Answer, answer);
+        }
+        match writes.commit(self.0.client()).await? {
+            Ok(()) => Ok(Placed::Held),
+            Err(refused) if refused.failed(Write::Answer) => Ok(Placed::KeyTaken),
+            Err(refused) if refused.failed(Write::Replica) => Ok(Placed::SoldOut),
+            Err(refused) => Err(ApiError::internal(format!(
+                "order transaction refused: {:?}",
+                refused.failures()
+            ))),
+        }
     }
 
-    /// The hold: takes `quantity` from the replica only if that many are left. This condition, not
-    /// any read before it, is what keeps a ticket from being held twice.
-    pub fn hold(&self, ticket_id: &str, quantity: i64) -> Result<TransactWriteItem, ApiError> {
-        self.adjust(ticket_id, -quantity, true)
+    /// Places several orders for one listing (a group commit, [`crate::group_commit`]): one
+    /// transaction takes their summed quantity from the replica, on the condition that that many
+    /// are left, and writes every order, event and answer. When the sum does not fit, the earliest
+    /// that fit (in arrival order) are placed together and the rest are sold out. Any other refusal
+    /// (an `Idempotency-Key` claim lost) places each on its own, so that each gets its own outcome.
+    /// One result per placement, in order.
+    pub async fn place_group(&self, group: &[Placement]) -> Vec<Result<Placed, ApiError>> {
+        if let [one] = group {
+            return vec![
+                self.place(&one.order, one.event.clone(), one.answer.clone())
+                    .await,
+            ];
+        }
+        let mut chosen: Vec<usize> = (0..group.len()).collect();
+        for _ in 0..ATTEMPTS {
+            if chosen.is_empty() {
+                return group.iter().map(|_| Ok(Placed::SoldOut)).collect();
+            }
+            match self.commit_group(group, &chosen).await {
+                Ok(Grouped::Placed) => {
+                    return (0..group.len())
+                        .map(|n| {
+                            Ok(if chosen.contains(&n) {
+                                Placed::Held
+                            } else {
+                                Placed::SoldOut
+                            })
+                        })
+                        .collect();
+                }
+                Ok(Grouped::TooFew) => match self.left(group).await {
+                    Ok(left) => chosen = earliest_that_fit(group, left),
+                    Err(err) => return unavailable(group.len(), &err),
+                },
+                Ok(Grouped::Refused) => break,
+                Err(err) => return unavailable(group.len(), &err),
+            }
+        }
+        let mut placed = Vec::with_capacity(group.len());
+        for one in group {
+            placed.push(
+                self.place(&one.order, one.event.clone(), one.answer.clone())
+                    .await,
+            );
+        }
+        placed
     }
 
-    /// Gives held tickets back to the replica.
-    pub fn release(&self, ticket_id: &str, quantity: i64) -> Result<TransactWriteItem, ApiError> {
-        self.adjust(ticket_id, quantity, false)
+    /// One transaction for the `chosen` placements of `group`.
+    async fn commit_group(
+        &self,
+        group: &[Placement],
+        chosen: &[usize],
+    ) -> Result<Grouped, ApiError> {
+        let members: Vec<&Placement> = chosen.iter().map(|&n| &group[n]).collect();
+        let ticket = members[0].order.ticket.id.as_str();
+        let total: i64 = members.iter().map(|one| one.order.quantity.get()).sum();
+        let mut writes = Writes::new();
+        writes.add(Write::Replica, self.adjust(ticket, -total, true)?);
+        for one in &members {
+            writes
+                .add(Write::Order, self.insert(&one.order)?)
+                .add(Write::Outbox, one.event.clone());
+            if let Some(answer) = &one.answer {
+                writes.add(Write::Answer, answer.clone());
+            }
+        }
+        Ok(match writes.commit(self.0.client()).await? {
+            Ok(()) => Grouped::Placed,
+            Err(refused) if refused.failed(Write::Replica) && !refused.failed(Write::Answer) => {
+                Grouped::TooFew
+            }
+            Err(_) => Grouped::Refused,
+        })
+    }
+
+    /// How many tickets of the group's listing are left now.
+    async fn left(&self, group: &[Placement]) -> Result<i64, ApiError> {
+        let ticket = group[0].order.ticket.id.as_str();
+        Ok(self
+            .replica(ticket)
+            .await?
+            .map_or(0, |replica| replica.available))
+    }
+
+    /// The hold's write: takes the order's quantity from the replica only if that many are left.
+    pub(crate) fn hold(&self, order: &OrderItem) -> Result<TransactWriteItem, ApiError> {
+        self.adjust(order.ticket.id.as_str(), -order.quantity.get(), true)
+    }
+
+    /// Gives an order's tickets back to the replica.
+    fn release(&self, order: &OrderItem) -> Result<TransactWriteItem, ApiError> {
+        self.adjust(order.ticket.id.as_str(), order.quantity.get(), false)
     }
 
     /// Moves `delta` tickets into (`+`) or out of (`-`) the replica's availability; `guarded` takes
@@ -81,7 +274,7 @@ impl Orders {
         guarded: bool,
     ) -> Result<TransactWriteItem, ApiError> {
         let mut update = Update::builder()
-            .table_name(self.table())
+            .table_name(self.0.table())
             .key(PK, dynamo::s(replica::key(ticket_id)))
             .update_expression("SET available = available + :delta, reserved = reserved - :delta")
             .expression_attribute_values(":delta", dynamo::n(delta));
@@ -95,50 +288,70 @@ impl Orders {
             .build())
     }
 
-    pub fn insert(&self, order: &OrderItem) -> Result<TransactWriteItem, ApiError> {
-        let put = Put::builder()
-            .table_name(self.table())
-            .set_item(Some(dynamo::item_of(order)?))
-            .condition_expression("attribute_not_exists(#pk)")
-            .expression_attribute_names("#pk", PK)
-            .build()
-            .map_err(ApiError::internal)?;
-        Ok(TransactWriteItem::builder().put(put).build())
+    /// The put of a new order.
+    pub(crate) fn insert(&self, order: &OrderItem) -> Result<TransactWriteItem, ApiError> {
+        self.0.insert(order)
     }
 
-    /// Moves an open order to `to`, only from the version it was read at.
-    pub fn transition(&self, order: &OrderItem, to: &str) -> Result<TransactWriteItem, ApiError> {
+    /// Ends an open order as it was read: its new status (only from that version, and only while
+    /// open), the replica's tickets back when cancelled, and its event, in one transaction.
+    pub async fn end(
+        &self,
+        order: &OrderItem,
+        ending: Ending,
+        event: TransactWriteItem,
+    ) -> Result<Ended, ApiError> {
         let update = Update::builder()
-            .table_name(self.table())
-            .key(PK, dynamo::s(order::key(&order.id)))
+            .table_name(self.0.table())
+            .key(PK, dynamo::s(order::key(order.id.as_str())))
             .update_expression("SET #status = :to, version = :next")
             .condition_expression(
                 "version = :version AND (#status = :created OR #status = :awaiting)",
             )
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":to", dynamo::s(to))
+            .expression_attribute_values(":to", dynamo::s(ending.status().as_str()))
             .expression_attribute_values(":next", dynamo::n(order.version + 1))
             .expression_attribute_values(":version", dynamo::n(order.version))
-            .expression_attribute_values(":created", dynamo::s(status::CREATED))
-            .expression_attribute_values(":awaiting", dynamo::s(status::AWAITING_PAYMENT))
+            .expression_attribute_values(":created", dynamo::s(OrderStatus::Created.as_str()))
+            .expression_attribute_values(
+                ":awaiting",
+                dynamo::s(OrderStatus::AwaitingPayment.as_str()),
+            )
             .build()
             .map_err(ApiError::internal)?;
-        Ok(TransactWriteItem::builder().update(update).build())
+        let mut writes = Writes::new();
+        writes.add(
+            Write::Order,
+            TransactWriteItem::builder().update(update).build(),
+        );
+        if ending == Ending::Cancel {
+            writes.add(Write::Replica, self.release(order)?);
+        }
+        writes.add(Write::Outbox, event);
+        match writes.commit(self.0.client()).await? {
+            Ok(()) => Ok(Ended::Ended),
+            Err(refused) if refused.failed(Write::Order) => Ok(Ended::Moved),
+            Err(refused) => Err(ApiError::internal(format!(
+                "order end refused: {:?}",
+                refused.failures()
+            ))),
+        }
     }
 
-    /// Moves an order to `to` if it is still at the version it was read at; whether it did.
-    /// `pending` is the PaymentIntent being authenticated, kept while `awaiting:payment`.
-    pub async fn set_status(
+    /// Moves an order to `to` if it is still at the version it was read at. `pending` is the
+    /// PaymentIntent being authenticated, kept while `awaiting:payment`.
+    pub async fn track(
         &self,
         order: &OrderItem,
-        to: &str,
+        to: OrderStatus,
         pending: Option<&str>,
-    ) -> Result<bool, ApiError> {
+    ) -> Result<Tracked, ApiError> {
         let mut request = self
+            .0
             .client()
             .update_item()
-            .table_name(self.table())
-            .key(PK, dynamo::s(order::key(&order.id)));
+            .table_name(self.0.table())
+            .key(PK, dynamo::s(order::key(order.id.as_str())));
         request = match pending {
             Some(stripe_id) => request
                 .update_expression("SET #status = :to, version = :next, pendingStripeId = :pending")
@@ -149,28 +362,107 @@ impl Orders {
         let updated = request
             .condition_expression("version = :version")
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":to", dynamo::s(to))
+            .expression_attribute_values(":to", dynamo::s(to.as_str()))
             .expression_attribute_values(":next", dynamo::n(order.version + 1))
             .expression_attribute_values(":version", dynamo::n(order.version))
             .send()
             .await;
         match updated {
-            Ok(_) => Ok(true),
-            Err(err) if dynamo::is_condition_failure(&err) => Ok(false),
+            Ok(_) => Ok(Tracked::Tracked),
+            Err(err) if dynamo::is_condition_failure(&err) => Ok(Tracked::Moved),
             Err(err) => Err(dynamo::sdk_error(err)),
+        }
+    }
+
+    /// Applies `ticket.created` (the replica, once) or `ticket.updated` (on top of the version
+    /// before it only).
+    pub async fn replicate(&self, kind: &str, ticket: &TicketData) -> Result<Replicated, ApiError> {
+        let client = self.0.client();
+        let written = if kind == types::TICKET_CREATED {
+            let replica = TicketReplica {
+                pk: replica::key(ticket.id.as_str()),
+                entity: "replica".to_owned(),
+                id: ticket.id.to_string(),
+                title: ticket.title.clone(),
+                price: ticket.price.get(),
+                quantity: ticket.quantity.get(),
+                user_id: ticket.user_id.to_string(),
+                version: ticket.version,
+                reserved: 0,
+                available: ticket.quantity.get(),
+            };
+            client
+                .put_item()
+                .table_name(self.0.table())
+                .set_item(Some(dynamo::item_of(&replica)?))
+                .condition_expression("attribute_not_exists(#pk)")
+                .expression_attribute_names("#pk", PK)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(condition_or_error)
+        } else {
+            client
+                .update_item()
+                .table_name(self.0.table())
+                .key(PK, dynamo::s(replica::key(ticket.id.as_str())))
+                .update_expression(
+                    "SET title = :title, price = :price, quantity = :quantity, userId = :user, \
+                     available = :quantity - reserved, version = :version",
+                )
+                .condition_expression("version = :previous")
+                .expression_attribute_values(":title", AttributeValue::S(ticket.title.clone()))
+                .expression_attribute_values(":price", dynamo::n(ticket.price.get()))
+                .expression_attribute_values(":quantity", dynamo::n(ticket.quantity.get()))
+                .expression_attribute_values(":user", dynamo::s(ticket.user_id.as_str()))
+                .expression_attribute_values(":version", dynamo::n(ticket.version))
+                .expression_attribute_values(":previous", dynamo::n(ticket.version - 1))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(condition_or_error)
+        };
+        match written {
+            Ok(()) => Ok(Replicated::Applied),
+            Err(Some(err)) => Err(err),
+            Err(None) => match self.replica(ticket.id.as_str()).await? {
+                Some(current) if current.version >= ticket.version => {
+                    Ok(Replicated::AlreadyApplied)
+                }
+                _ => Ok(Replicated::Early),
+            },
         }
     }
 
     /// A buyer's orders, newest first.
     pub async fn list_for(&self, user_id: &str, page: &Page) -> Result<Listed, ApiError> {
         let query = IndexQuery {
-            table: self.table(),
+            table: self.0.table(),
             partition: buyer_partition(user_id),
             key_prefix: "order#",
             newest_first: true,
             filter: None,
         };
-        paging::list(self.client(), &query, page).await
+        paging::list(self.0.client(), &query, page).await
+    }
+
+    /// The `Idempotency-Key` records, kept in this table: claimed before the work, and answered
+    /// in its transaction ([`Orders::place`]).
+    pub fn keys(&self) -> Keys<'_> {
+        Keys::new(&self.0)
+    }
+}
+
+/// `None` for a failed condition, else the error.
+fn condition_or_error<E, R>(err: aws_sdk_dynamodb::error::SdkError<E, R>) -> Option<ApiError>
+where
+    E: std::error::Error + aws_sdk_dynamodb::error::ProvideErrorMetadata + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    if dynamo::is_condition_failure(&err) {
+        None
+    } else {
+        Some(dynamo::sdk_error(err))
     }
 }
 
@@ -183,45 +475,57 @@ pub enum Ending {
     Complete,
 }
 
+impl Ending {
+    fn status(self) -> OrderStatus {
+        match self {
+            Self::Cancel => OrderStatus::Cancelled,
+            Self::Complete => OrderStatus::Complete,
+        }
+    }
+
+    fn event_type(self) -> &'static str {
+        match self {
+            Self::Cancel => types::ORDER_CANCELLED,
+            Self::Complete => types::ORDER_COMPLETED,
+        }
+    }
+}
+
 /// Ends an open order: its new status, the replica's tickets back when cancelled, and the event, in
 /// one transaction. An order that is no longer open is returned as it is, for the caller to judge.
 pub async fn end(
-    state: &OrderState,
+    orders: &Orders,
+    outbox: &Outbox,
     function: &str,
     mut order: OrderItem,
     ending: Ending,
 ) -> Result<OrderItem, ApiError> {
-    let (to, kind) = match ending {
-        Ending::Cancel => (status::CANCELLED, types::ORDER_CANCELLED),
-        Ending::Complete => (status::COMPLETE, types::ORDER_COMPLETED),
-    };
     for _ in 0..ATTEMPTS {
         if !order.is_open() {
             return Ok(order);
         }
-        let event = CloudEvent::new(
+        let event = CloudEvent::of(
             function,
-            kind,
-            &order.id,
+            ending.event_type(),
+            order.id.as_str(),
             &order.ended_data(order.version + 1),
         )?;
-        let mut items = vec![state.orders.transition(&order, to)?];
-        if ending == Ending::Cancel {
-            items.push(state.orders.release(&order.ticket.id, order.quantity)?);
+        let record = outbox.record(&event)?;
+        match orders.end(&order, ending, record).await? {
+            Ended::Ended => {
+                outbox.publish(&[event]).await;
+                order.status = ending.status();
+                order.version += 1;
+                return Ok(order);
+            }
+            // The order moved on since it was read (a payment, another cancel): decide again.
+            Ended::Moved => {
+                order = orders
+                    .order(order.id.as_str())
+                    .await?
+                    .ok_or(ApiError::NotFound)?;
+            }
         }
-        items.push(state.outbox.record(&event)?);
-        if state.orders.transact(items).await?.is_ok() {
-            state.outbox.publish(&[event]).await;
-            order.status = to.to_owned();
-            order.version += 1;
-            return Ok(order);
-        }
-        // The order moved on since it was read (a payment, another cancel): decide again.
-        order = state
-            .orders
-            .order(&order.id)
-            .await?
-            .ok_or(ApiError::NotFound)?;
     }
     Err(ApiError::Conflict(
         "Order was modified concurrently, please retry".to_owned(),

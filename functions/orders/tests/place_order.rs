@@ -2,6 +2,11 @@
 
 mod support;
 
+use std::time::Duration;
+
+use contract::Quantity;
+use orders::place_order::{created_event, new_order};
+use orders::store::{Placed, Placement};
 use serde_json::json;
 use shared::events::types;
 use shared::testing::{authed_json, json_body, json_request};
@@ -134,6 +139,88 @@ async fn many_buyers_at_once_never_hold_more_than_there_is() {
     let replica = app.replica(&ticket).await;
     assert_eq!((replica.available, replica.reserved), (0, 5));
     assert_eq!(app.store.events.events(types::ORDER_CREATED).await.len(), 5);
+}
+
+#[tokio::test]
+async fn a_group_that_does_not_fit_places_the_earliest_orders_that_do() {
+    let app = TestApp::start().await;
+    let (seller, _) = app.user("seller");
+    let ticket = app.listing(&seller, 6).await;
+    let replica = app.replica(&ticket).await;
+    let group: Vec<Placement> = [3, 5, 2]
+        .into_iter()
+        .map(|quantity| {
+            let buyer = uuid::Uuid::now_v7().to_string();
+            let order = new_order(
+                &buyer,
+                &replica,
+                Quantity(quantity),
+                Duration::from_secs(900),
+            );
+            let event = created_event(&order).expect("event");
+            Placement {
+                event: app.state.outbox.record(&event).expect("record"),
+                order,
+                answer: None,
+            }
+        })
+        .collect();
+    let placed: Vec<Placed> = app
+        .state
+        .orders
+        .place_group(&group)
+        .await
+        .into_iter()
+        .map(|outcome| outcome.expect("placed"))
+        .collect();
+    // 3 + 5 is more than the 6 left: the first and the third fit, the second is refused.
+    assert_eq!(placed, [Placed::Held, Placed::SoldOut, Placed::Held]);
+    let replica = app.replica(&ticket).await;
+    assert_eq!((replica.available, replica.reserved), (1, 5));
+    for (one, outcome) in group.iter().zip(&placed) {
+        let stored = app
+            .state
+            .orders
+            .order(one.order.id.as_str())
+            .await
+            .expect("read");
+        assert_eq!(stored.is_some(), *outcome == Placed::Held);
+    }
+}
+
+#[tokio::test]
+async fn buyers_of_mixed_quantities_at_once_get_exactly_what_is_left() {
+    let app = TestApp::start().await;
+    let (seller, _) = app.user("seller");
+    let ticket = app.listing(&seller, 50).await;
+    let buyers: Vec<(String, i64)> = (0..60)
+        .map(|i| (app.user(&format!("m{i}")).1, 1 + i % 3))
+        .collect();
+    let responses = futures::future::join_all(
+        buyers
+            .iter()
+            .map(|(bearer, quantity)| app.order(bearer, &ticket, *quantity)),
+    )
+    .await;
+    let mut held = 0;
+    for ((_, quantity), response) in buyers.iter().zip(responses) {
+        match response.status().as_u16() {
+            201 => held += quantity,
+            400 => {}
+            other => panic!("unexpected {other}"),
+        }
+    }
+    let replica = app.replica(&ticket).await;
+    assert_eq!(replica.available + replica.reserved, 50);
+    assert_eq!(replica.reserved, held);
+    // 60 buyers want 120: at most one or two tickets can stay unsold (a 3 or a 2 that did not fit).
+    assert!(replica.available < 3, "{replica:?}");
+    let created = app.store.events.events(types::ORDER_CREATED).await;
+    let announced: i64 = created
+        .iter()
+        .map(|event| event.data["quantity"].as_i64().expect("quantity"))
+        .sum();
+    assert_eq!(announced, held);
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ async fn updates_apply_in_version_order_whatever_order_they_arrive_in() {
     let app = TestApp::start().await;
     let (seller, _) = app.user("seller");
     let id = uuid::Uuid::now_v7().to_string();
-    let router = || orders::replica::router(app.state.clone());
+    let router = || orders::replica::router(app.state.orders.clone());
     let v1 = app.ticket_event(&id, &seller, 1, 8, 2500);
     let v2 = app.ticket_event(&id, &seller, 2, 9, 3000);
 
@@ -40,7 +40,7 @@ async fn a_duplicate_delivery_changes_nothing() {
     let (seller, _) = app.user("seller");
     let (_, bearer) = app.user("buyer");
     let id = app.listing(&seller, 5).await;
-    let router = || orders::replica::router(app.state.clone());
+    let router = || orders::replica::router(app.state.orders.clone());
     let v1 = app.ticket_event(&id, &seller, 1, 6, 2000);
     assert_eq!(app.deliver(router(), &v1).await, 204);
     app.placed(&bearer, &id, 2).await;
@@ -72,7 +72,7 @@ async fn an_update_keeps_what_orders_already_hold() {
     app.placed(&bearer, &id, 3).await;
     let v1 = app.ticket_event(&id, &seller, 1, 10, 2000);
     assert_eq!(
-        app.deliver(orders::replica::router(app.state.clone()), &v1)
+        app.deliver(orders::replica::router(app.state.orders.clone()), &v1)
             .await,
         204
     );
@@ -90,7 +90,7 @@ async fn an_event_with_data_of_the_wrong_shape_is_refused_for_good() {
     )
     .expect("event");
     assert_eq!(
-        app.deliver(orders::replica::router(app.state.clone()), &event)
+        app.deliver(orders::replica::router(app.state.orders.clone()), &event)
             .await,
         400
     );
@@ -115,7 +115,7 @@ async fn a_ticket_event_the_contract_forbids_is_refused_and_copies_nothing() {
         let mut event = app.ticket_event(&id, &seller, 0, 5, 2000);
         event.data[field] = value.clone();
         assert_eq!(
-            app.deliver(orders::replica::router(app.state.clone()), &event)
+            app.deliver(orders::replica::router(app.state.orders.clone()), &event)
                 .await,
             400,
             "{field}: {value}"

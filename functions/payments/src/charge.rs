@@ -6,21 +6,22 @@
 //! decline is a new attempt.
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use serde_json::json;
+use contract::api::PaymentBody;
+use contract::events::PaymentPendingData;
+use contract::{PaymentId, PaymentStatus};
 use shared::error::ApiError;
-use shared::events::data::PaymentPendingData;
 use shared::events::{CloudEvent, types};
 use shared::json::JsonBody;
-use shared::session::SignedIn;
+use shared::session::{Sessions, SignedIn};
 use shared::validation::{Validator, existing_id};
 
 use crate::PaymentState;
 use crate::settle::{Settled, settle};
-use crate::store::{OrderCopy, status};
+use crate::store::{CopyStatus, OrderCopy};
 
 pub const ORDER_ID_REQUIRED: &str = "OrderId must be provided";
 pub const METHOD_REQUIRED: &str = "A payment method is required";
@@ -32,10 +33,29 @@ pub const IN_PROGRESS: &str = "A payment for this order is in progress";
 /// How long an attempt holds the order; longer than a Stripe call may take.
 const ATTEMPT_SECONDS: i64 = 60;
 
-pub fn router(state: PaymentState) -> Router {
+/// `charge`'s state: the context's, and the session settings that say who pays.
+#[derive(Clone)]
+struct ChargeState {
+    payments: PaymentState,
+    sessions: Sessions,
+}
+
+impl FromRef<ChargeState> for PaymentState {
+    fn from_ref(state: &ChargeState) -> Self {
+        state.payments.clone()
+    }
+}
+
+impl FromRef<ChargeState> for Sessions {
+    fn from_ref(state: &ChargeState) -> Self {
+        state.sessions.clone()
+    }
+}
+
+pub fn router(payments: PaymentState, sessions: Sessions) -> Router {
     Router::new()
         .route("/api/payments", post(charge))
-        .with_state(state)
+        .with_state(ChargeState { payments, sessions })
 }
 
 struct ChargeRequest {
@@ -87,12 +107,12 @@ impl TryFrom<JsonBody> for ChargeRequest {
 
 /// Why an order cannot be paid now, if it cannot.
 fn refusal(order: &OrderCopy, now: i64) -> Option<ApiError> {
-    match order.status.as_str() {
-        status::COMPLETE => Some(ApiError::rule(ALREADY_PAID)),
-        status::CANCELLED => Some(ApiError::rule(CANCELLED)),
-        status::EXPIRED => Some(ApiError::rule(EXPIRED)),
-        _ if order.has_expired(now) => Some(ApiError::rule(EXPIRED)),
-        _ => None,
+    match order.status {
+        CopyStatus::Complete => Some(ApiError::rule(ALREADY_PAID)),
+        CopyStatus::Cancelled => Some(ApiError::rule(CANCELLED)),
+        CopyStatus::Expired => Some(ApiError::rule(EXPIRED)),
+        CopyStatus::Created if order.has_expired(now) => Some(ApiError::rule(EXPIRED)),
+        CopyStatus::Created => None,
     }
 }
 
@@ -108,7 +128,7 @@ async fn charge(
         .order(&order_id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    if order.user_id != user.id {
+    if order.user_id.as_str() != user.id {
         return Err(ApiError::Forbidden);
     }
     let now = shared::time::unix_now();
@@ -117,20 +137,25 @@ async fn charge(
     }
     if !state
         .payments
-        .claim_attempt(&order.id, now, ATTEMPT_SECONDS)
+        .claim_attempt(order.id.as_str(), now, ATTEMPT_SECONDS)
         .await?
     {
-        return Err(current_refusal(&state, &order.id, now).await);
+        return Err(current_refusal(&state, order.id.as_str(), now).await);
     }
     let key = format!("order-{}-{}", order.id, request.payment_method);
     let paid = state
         .stripe
-        .pay(order.total, &request.payment_method, &order.id, &key)
+        .pay(
+            order.total,
+            &request.payment_method,
+            order.id.as_str(),
+            &key,
+        )
         .await;
     let intent = match paid {
         Ok(intent) => intent,
         Err(err) => {
-            state.payments.release_attempt(&order.id).await;
+            state.payments.release_attempt(order.id.as_str()).await;
             return Err(err.into());
         }
     };
@@ -139,22 +164,28 @@ async fn charge(
         "succeeded" => match settle(&state, &order, &intent, now, "charge").await? {
             Settled::Paid(payment_id) => Ok((
                 StatusCode::CREATED,
-                axum::Json(json!({"id": payment_id, "orderId": order.id, "stripeId": intent.id, "status": "succeeded"})),
+                axum::Json(PaymentBody {
+                    id: PaymentId::from(payment_id.as_str()),
+                    order_id: order.id.clone(),
+                    stripe_id: intent.id.clone(),
+                    status: PaymentStatus::Succeeded,
+                    client_secret: None,
+                }),
             )
                 .into_response()),
             Settled::Refunded => {
-                state.payments.release_attempt(&order.id).await;
-                Err(current_refusal(&state, &order.id, now).await)
+                state.payments.release_attempt(order.id.as_str()).await;
+                Err(current_refusal(&state, order.id.as_str(), now).await)
             }
         },
         "requires_action" => {
             let payment_id = uuid::Uuid::now_v7().to_string();
-            let event = CloudEvent::new(
+            let event = CloudEvent::of(
                 "charge",
                 types::PAYMENT_PENDING,
                 &payment_id,
                 &PaymentPendingData {
-                    id: payment_id.clone(),
+                    id: PaymentId::from(payment_id.as_str()),
                     order_id: order.id.clone(),
                     stripe_id: intent.id.clone(),
                 },
@@ -169,17 +200,22 @@ async fn charge(
             // Remembered, so that the expiry asks Stripe whether it succeeded in time.
             state
                 .payments
-                .await_authentication(&order.id, &intent.id)
+                .await_authentication(order.id.as_str(), &intent.id)
                 .await?;
             Ok((
                 StatusCode::ACCEPTED,
-                axum::Json(json!({"id": payment_id, "orderId": order.id, "stripeId": intent.id,
-                                  "status": "requires_action", "clientSecret": intent.client_secret})),
+                axum::Json(PaymentBody {
+                    id: PaymentId::from(payment_id.as_str()),
+                    order_id: order.id.clone(),
+                    stripe_id: intent.id.clone(),
+                    status: PaymentStatus::RequiresAction,
+                    client_secret: intent.client_secret.clone(),
+                }),
             )
                 .into_response())
         }
         other => {
-            state.payments.release_attempt(&order.id).await;
+            state.payments.release_attempt(order.id.as_str()).await;
             let message = intent
                 .last_payment_error
                 .and_then(|e| e.message)

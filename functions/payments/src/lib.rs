@@ -11,14 +11,13 @@ pub mod stripe;
 pub mod webhook;
 
 use axum::Router;
-use axum::extract::FromRef;
 use shared::config::{Env, FromEnv};
 use shared::dynamo::TableSpec;
 use shared::outbox::{Outbox, StoreSettings};
 use shared::session::Sessions;
 
 use crate::store::Payments;
-use crate::stripe::{Stripe, StripeSettings};
+use crate::stripe::{Stripe, StripeSettings, WebhookSecret};
 
 /// The outbox of this context.
 pub const OUTBOX: TableSpec = shared::outbox::table("payments-outbox");
@@ -26,8 +25,9 @@ pub const OUTBOX: TableSpec = shared::outbox::table("payments-outbox");
 /// The tables this context owns.
 pub const TABLES: &[TableSpec] = &[store::TABLE, store::REFUNDS, OUTBOX];
 
+/// What every payments function reads: its tables and NATS, and Stripe's API. `charge` adds the
+/// session settings, `stripe-webhook` the webhook's signing secret; nothing else reads them.
 pub struct Settings {
-    pub sessions: Sessions,
     pub store: StoreSettings,
     pub stripe: StripeSettings,
 }
@@ -35,7 +35,6 @@ pub struct Settings {
 impl FromEnv for Settings {
     fn from_env(env: &mut Env) -> Self {
         Self {
-            sessions: Sessions::from_env(env),
             store: StoreSettings::from_env(env),
             stripe: StripeSettings::from_env(env),
         }
@@ -46,7 +45,6 @@ impl FromEnv for Settings {
 pub struct PaymentState {
     pub payments: Payments,
     pub outbox: Outbox,
-    pub sessions: Sessions,
     pub stripe: Stripe,
 }
 
@@ -65,24 +63,25 @@ impl PaymentState {
         Ok(Self {
             payments: Payments::new(client, &settings.store.prefix),
             outbox,
-            sessions: settings.sessions,
             stripe: Stripe::new(settings.stripe)?,
         })
     }
 }
 
-impl FromRef<PaymentState> for Sessions {
-    fn from_ref(state: &PaymentState) -> Self {
-        state.sessions.clone()
-    }
+pub async fn charge_app((settings, sessions): (Settings, Sessions)) -> Result<Router, StartError> {
+    Ok(charge::router(
+        PaymentState::connect(settings).await?,
+        sessions,
+    ))
 }
 
-pub async fn charge_app(settings: Settings) -> Result<Router, StartError> {
-    Ok(charge::router(PaymentState::connect(settings).await?))
-}
-
-pub async fn webhook_app(settings: Settings) -> Result<Router, StartError> {
-    Ok(webhook::router(PaymentState::connect(settings).await?))
+pub async fn webhook_app(
+    (settings, secret): (Settings, WebhookSecret),
+) -> Result<Router, StartError> {
+    Ok(webhook::router(
+        PaymentState::connect(settings).await?,
+        secret,
+    ))
 }
 
 pub async fn copy_order_app(settings: Settings) -> Result<Router, StartError> {

@@ -6,16 +6,15 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
+use contract::PaymentId;
+use contract::events::{OrderCreatedData, OrderEndedData, OrderExpiredData, PaymentCreatedData};
 use shared::error::ApiError;
-use shared::events::data::{
-    OrderCreatedData, OrderEndedData, OrderExpiredData, PaymentCreatedData,
-};
 use shared::events::{CloudEvent, types};
 
 use crate::PaymentState;
 use crate::refunds;
 use crate::settle::{Settled, settle};
-use crate::store::{Copied, Lapse, OrderCopy, order_key, status};
+use crate::store::{Copied, CopyStatus, Lapse, OrderCopy, order_key};
 use crate::stripe::StripeError;
 
 pub fn router(state: PaymentState) -> Router {
@@ -43,10 +42,10 @@ async fn copy_order(
 async fn copy(state: &PaymentState, event: &CloudEvent) -> Result<StatusCode, ApiError> {
     let order: OrderCreatedData = event.payload()?;
     let copy = OrderCopy {
-        pk: order_key(&order.id),
+        pk: order_key(order.id.as_str()),
         id: order.id,
         user_id: order.user_id,
-        status: status::CREATED.to_owned(),
+        status: CopyStatus::Created,
         total: order.total,
         expires_at_unix: time_of(&order.expires_at)?,
         version: order.version,
@@ -64,14 +63,14 @@ async fn copy(state: &PaymentState, event: &CloudEvent) -> Result<StatusCode, Ap
 /// kept for a cancelled order, however long Stripe is away.
 async fn end(state: &PaymentState, event: &CloudEvent) -> Result<StatusCode, ApiError> {
     let order: OrderEndedData = event.payload()?;
-    let id = order.id;
+    let id = order.id.as_str();
     let to = if event.kind == types::ORDER_CANCELLED {
-        status::CANCELLED
+        CopyStatus::Cancelled
     } else {
-        status::COMPLETE
+        CopyStatus::Complete
     };
     for _ in 0..3 {
-        match state.payments.apply_end(&id, to, order.version).await? {
+        match state.payments.apply_end(id, to, order.version).await? {
             Copied::Applied | Copied::Stale => return Ok(StatusCode::NO_CONTENT),
             Copied::NotCopied => {
                 return Err(ApiError::Conflict(format!(
@@ -82,12 +81,12 @@ async fn end(state: &PaymentState, event: &CloudEvent) -> Result<StatusCode, Api
             Copied::PaidButCancelled(stripe_id) => {
                 if state
                     .payments
-                    .cancel_paid(&id, &stripe_id, order.version)
+                    .cancel_paid(id, &stripe_id, order.version)
                     .await?
                 {
                     tracing::warn!(order = %id, intent = %stripe_id,
                         "order cancelled while being paid: payment owed back");
-                    refunds::try_now(state, &id, &stripe_id).await;
+                    refunds::try_now(state, id, &stripe_id).await;
                     return Ok(StatusCode::NO_CONTENT);
                 }
             }
@@ -106,7 +105,7 @@ async fn end(state: &PaymentState, event: &CloudEvent) -> Result<StatusCode, Api
 /// announced again (`payment.created`), in case the first announcement never reached orders.
 async fn lapse(state: &PaymentState, event: &CloudEvent) -> Result<StatusCode, ApiError> {
     let data: OrderExpiredData = event.payload()?;
-    let id = data.order_id.clone();
+    let id = data.order_id.as_str().to_owned();
     let now = shared::time::unix_now();
     if let Some(copy) = state.payments.order(&id).await?
         && let Some(stripe_id) = copy.pending_intent.clone()
@@ -115,12 +114,12 @@ async fn lapse(state: &PaymentState, event: &CloudEvent) -> Result<StatusCode, A
     {
         return Ok(StatusCode::NO_CONTENT);
     }
-    let lapsed = CloudEvent::new(
+    let lapsed = CloudEvent::of(
         "copy-order",
         types::PAYMENT_LAPSED,
         &id,
         &OrderExpiredData {
-            order_id: id.clone(),
+            order_id: data.order_id.clone(),
             expires_at: data.expires_at.clone(),
         },
     )?;
@@ -182,7 +181,10 @@ async fn authentication(
     };
     let intent = match asked {
         Ok(None) => {
-            state.payments.forget_pending(&order.id, stripe_id).await;
+            state
+                .payments
+                .forget_pending(order.id.as_str(), stripe_id)
+                .await;
             return Ok(Verdict::Lapse);
         }
         Ok(Some(intent)) => intent,
@@ -208,7 +210,10 @@ async fn authentication(
             ApiError::Conflict("A payment for this order is being processed".to_owned()),
         ),
         _ => {
-            state.payments.forget_pending(&order.id, stripe_id).await;
+            state
+                .payments
+                .forget_pending(order.id.as_str(), stripe_id)
+                .await;
             Ok(Verdict::Lapse)
         }
     }
@@ -231,12 +236,12 @@ async fn announce_again(state: &PaymentState, order_id: &str) -> Result<(), ApiE
     else {
         return Ok(());
     };
-    let event = CloudEvent::new(
+    let event = CloudEvent::of(
         "copy-order",
         types::PAYMENT_CREATED,
         &payment_id,
         &PaymentCreatedData {
-            id: payment_id.clone(),
+            id: PaymentId::from(payment_id.as_str()),
             order_id: copy.id,
             stripe_id,
             amount: copy.total,

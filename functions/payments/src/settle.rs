@@ -7,8 +7,9 @@
 //! amount is not the order's) the PaymentIntent is owed back: recorded as such first, then refunded
 //! ([`crate::refunds`]: at once, and by `relay-payments` until Stripe has made it).
 
+use contract::events::PaymentCreatedData;
+use contract::{Cents, PaymentId};
 use shared::error::ApiError;
-use shared::events::data::PaymentCreatedData;
 use shared::events::{CloudEvent, types};
 
 use crate::PaymentState;
@@ -35,22 +36,22 @@ pub async fn settle(
     function: &str,
 ) -> Result<Settled, ApiError> {
     let currency = &state.stripe.settings().currency;
-    if intent.amount != order.total || !intent.currency.eq_ignore_ascii_case(currency) {
-        tracing::error!(order = %order.id, intent = %intent.id, amount = intent.amount,
-            currency = %intent.currency, expected = order.total,
+    if Cents(intent.amount) != order.total || !intent.currency.eq_ignore_ascii_case(currency) {
+        tracing::error!(order = %order.id.as_str(), intent = %intent.id, amount = intent.amount,
+            currency = %intent.currency, expected = order.total.get(),
             "payment does not match the order's amount or currency");
         return refund(state, order, intent).await;
     }
     let payment_id = uuid::Uuid::now_v7().to_string();
-    let event = CloudEvent::new(
+    let event = CloudEvent::of(
         function,
         types::PAYMENT_CREATED,
         &payment_id,
         &PaymentCreatedData {
-            id: payment_id.clone(),
+            id: PaymentId::from(payment_id.as_str()),
             order_id: order.id.clone(),
             stripe_id: intent.id.clone(),
-            amount: intent.amount,
+            amount: Cents(intent.amount),
             currency: intent.currency.to_ascii_lowercase(),
         },
     )?;
@@ -59,11 +60,13 @@ pub async fn settle(
             payment_key(&intent.id),
             &[
                 ("id", payment_id.clone()),
-                ("orderId", order.id.clone()),
+                ("orderId", order.id.as_str().to_owned()),
                 ("status", SUCCEEDED.to_owned()),
             ],
         )?,
-        state.payments.mark_paid(&order.id, &intent.id, paid_at)?,
+        state
+            .payments
+            .mark_paid(order.id.as_str(), &intent.id, paid_at)?,
         state.outbox.record(&event)?,
     ];
     match state.payments.transact(items).await? {
@@ -98,12 +101,16 @@ async fn refund(
     order: &OrderCopy,
     intent: &PaymentIntent,
 ) -> Result<Settled, ApiError> {
-    if !state.payments.owe_refund(&order.id, &intent.id).await? {
+    if !state
+        .payments
+        .owe_refund(order.id.as_str(), &intent.id)
+        .await?
+    {
         // The other path recorded this PaymentIntent first: its record says how it ended.
         return Ok(recorded(state, &intent.id)
             .await?
             .unwrap_or(Settled::Refunded));
     }
-    refunds::try_now(state, &order.id, &intent.id).await;
+    refunds::try_now(state, order.id.as_str(), &intent.id).await;
     Ok(Settled::Refunded)
 }

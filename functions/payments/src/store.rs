@@ -5,6 +5,7 @@
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
+use contract::{Cents, OrderId, UserId};
 use serde::{Deserialize, Serialize};
 use shared::dynamo::{self, PK, Refused, SK, Table, TablePrefix, TableSpec};
 use shared::error::ApiError;
@@ -25,12 +26,27 @@ pub const REFUNDS: TableSpec = TableSpec {
 
 const DUE: &str = "due";
 
-pub mod status {
-    pub const CREATED: &str = "created";
-    pub const CANCELLED: &str = "cancelled";
-    pub const COMPLETE: &str = "complete";
+/// Where payments' copy of an order is. Orders' own statuses (`contract::OrderStatus`) differ:
+/// `awaiting:payment` is orders' business, and `expired` is payments' verdict before orders cancels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CopyStatus {
+    Created,
+    Cancelled,
+    Complete,
     /// Payments decided the order was not paid in time (`payment.lapsed`); orders then cancels it.
-    pub const EXPIRED: &str = "expired";
+    Expired,
+}
+
+impl CopyStatus {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Cancelled => "cancelled",
+            Self::Complete => "complete",
+            Self::Expired => "expired",
+        }
+    }
 }
 
 /// What payments knows of an order.
@@ -38,11 +54,10 @@ pub mod status {
 #[serde(rename_all = "camelCase")]
 pub struct OrderCopy {
     pub pk: String,
-    pub id: String,
-    pub user_id: String,
-    pub status: String,
-    /// Cents.
-    pub total: i64,
+    pub id: OrderId,
+    pub user_id: UserId,
+    pub status: CopyStatus,
+    pub total: Cents,
     pub expires_at_unix: i64,
     pub version: i64,
     /// Until when a payment attempt holds the order (one attempt at a time).
@@ -66,7 +81,7 @@ impl OrderCopy {
     /// (the same condition as [`Payments::lapse`]'s write, read first to know whether to ask
     /// Stripe about a pending PaymentIntent).
     pub fn awaits_verdict(&self, now: i64) -> bool {
-        self.status == status::CREATED
+        self.status == CopyStatus::Created
             && self.expires_at_unix <= now + CLOCK_SKEW_SECONDS
             && self.attempt_until.is_none_or(|until| until < now)
     }
@@ -112,20 +127,7 @@ impl Payments {
 
     /// Writes the copy of a new order, once (a repeated `order.created` changes nothing).
     pub async fn insert_copy(&self, copy: &OrderCopy) -> Result<(), ApiError> {
-        let put = self
-            .client()
-            .put_item()
-            .table_name(self.table())
-            .set_item(Some(dynamo::item_of(copy)?))
-            .condition_expression("attribute_not_exists(#pk)")
-            .expression_attribute_names("#pk", PK)
-            .send()
-            .await;
-        match put {
-            Ok(_) => Ok(()),
-            Err(err) if dynamo::is_condition_failure(&err) => Ok(()),
-            Err(err) => Err(dynamo::sdk_error(err)),
-        }
+        self.table.put_once(copy).await.map(|_| ())
     }
 
     pub async fn exists(&self, key: String) -> Result<bool, ApiError> {
@@ -153,7 +155,7 @@ impl Payments {
                  AND (attribute_not_exists(attemptUntil) OR attemptUntil < :now)",
             )
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":created", dynamo::s(status::CREATED))
+            .expression_attribute_values(":created", dynamo::s(CopyStatus::Created.as_str()))
             .expression_attribute_values(":until", dynamo::n(now + seconds))
             .expression_attribute_values(":now", dynamo::n(now))
             .send()
@@ -256,8 +258,8 @@ impl Payments {
             .update_expression("SET #status = :complete, paidBy = :stripe REMOVE attemptUntil")
             .condition_expression("#status = :created AND expiresAtUnix > :paidAt")
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":complete", dynamo::s(status::COMPLETE))
-            .expression_attribute_values(":created", dynamo::s(status::CREATED))
+            .expression_attribute_values(":complete", dynamo::s(CopyStatus::Complete.as_str()))
+            .expression_attribute_values(":created", dynamo::s(CopyStatus::Created.as_str()))
             .expression_attribute_values(":stripe", dynamo::s(stripe_id))
             .expression_attribute_values(":paidAt", dynamo::n(paid_at))
             .build()
@@ -283,8 +285,8 @@ impl Payments {
                  AND (attribute_not_exists(attemptUntil) OR attemptUntil < :now)",
             )
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":expired", dynamo::s(status::EXPIRED))
-            .expression_attribute_values(":created", dynamo::s(status::CREATED))
+            .expression_attribute_values(":expired", dynamo::s(CopyStatus::Expired.as_str()))
+            .expression_attribute_values(":created", dynamo::s(CopyStatus::Created.as_str()))
             .expression_attribute_values(":due", dynamo::n(now + CLOCK_SKEW_SECONDS))
             .expression_attribute_values(":now", dynamo::n(now))
             .build()
@@ -300,10 +302,10 @@ impl Payments {
         let Some(copy) = self.order(order_id).await? else {
             return Ok(Lapse::NotCopied);
         };
-        Ok(match copy.status.as_str() {
-            status::COMPLETE => Lapse::Paid,
-            status::CREATED if copy.expires_at_unix > now + CLOCK_SKEW_SECONDS => Lapse::NotDue,
-            status::CREATED => Lapse::AttemptInFlight,
+        Ok(match copy.status {
+            CopyStatus::Complete => Lapse::Paid,
+            CopyStatus::Created if copy.expires_at_unix > now + CLOCK_SKEW_SECONDS => Lapse::NotDue,
+            CopyStatus::Created => Lapse::AttemptInFlight,
             _ => Lapse::Ended,
         })
     }
@@ -314,11 +316,11 @@ impl Payments {
     pub async fn apply_end(
         &self,
         order_id: &str,
-        to: &str,
+        to: CopyStatus,
         version: i64,
     ) -> Result<Copied, ApiError> {
         // A paid copy is never overwritten by a cancellation: that needs the refund first.
-        let condition = if to == status::COMPLETE {
+        let condition = if to == CopyStatus::Complete {
             "attribute_exists(#pk) AND version < :version"
         } else {
             "attribute_exists(#pk) AND version < :version AND #status <> :complete"
@@ -332,10 +334,11 @@ impl Payments {
             .condition_expression(condition)
             .expression_attribute_names("#pk", PK)
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":to", dynamo::s(to))
+            .expression_attribute_values(":to", dynamo::s(to.as_str()))
             .expression_attribute_values(":version", dynamo::n(version));
-        if to != status::COMPLETE {
-            request = request.expression_attribute_values(":complete", dynamo::s(status::COMPLETE));
+        if to != CopyStatus::Complete {
+            request = request
+                .expression_attribute_values(":complete", dynamo::s(CopyStatus::Complete.as_str()));
         }
         let updated = request.send().await;
         match updated {
@@ -345,7 +348,7 @@ impl Payments {
                     None => Copied::NotCopied,
                     Some(copy) if copy.version >= version => Copied::Stale,
                     Some(copy) => match copy.paid_by {
-                        Some(stripe_id) if copy.status == status::COMPLETE => {
+                        Some(stripe_id) if copy.status == CopyStatus::Complete => {
                             Copied::PaidButCancelled(stripe_id)
                         }
                         // Changed in between: the caller tries again.
@@ -373,8 +376,8 @@ impl Payments {
             .update_expression("SET #status = :cancelled, version = :version")
             .condition_expression("#status = :complete AND paidBy = :stripe AND version < :version")
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":cancelled", dynamo::s(status::CANCELLED))
-            .expression_attribute_values(":complete", dynamo::s(status::COMPLETE))
+            .expression_attribute_values(":cancelled", dynamo::s(CopyStatus::Cancelled.as_str()))
+            .expression_attribute_values(":complete", dynamo::s(CopyStatus::Complete.as_str()))
             .expression_attribute_values(":stripe", dynamo::s(stripe_id))
             .expression_attribute_values(":version", dynamo::n(version))
             .build()

@@ -16,12 +16,12 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How old a webhook's signature timestamp may be.
 pub const SIGNATURE_TOLERANCE_SECONDS: i64 = 300;
 
-/// `STRIPE_API_BASE` (default Stripe's), `STRIPE_SECRET_KEY`, `STRIPE_WEBHOOK_SECRET`, `CURRENCY`.
+/// `STRIPE_API_BASE` (default Stripe's), `STRIPE_SECRET_KEY`, `CURRENCY`: what every payments
+/// function needs to call Stripe.
 #[derive(Debug, Clone)]
 pub struct StripeSettings {
     pub api_base: String,
     pub secret_key: String,
-    pub webhook_secret: String,
     pub currency: String,
 }
 
@@ -40,9 +40,19 @@ impl FromEnv for StripeSettings {
                 .trim_end_matches('/')
                 .to_owned(),
             secret_key: env.required("STRIPE_SECRET_KEY"),
-            webhook_secret: env.required("STRIPE_WEBHOOK_SECRET"),
             currency,
         }
+    }
+}
+
+/// `STRIPE_WEBHOOK_SECRET`: the signing secret of the webhook endpoint, read by `stripe-webhook`
+/// alone.
+#[derive(Debug, Clone)]
+pub struct WebhookSecret(pub String);
+
+impl FromEnv for WebhookSecret {
+    fn from_env(env: &mut Env) -> Self {
+        Self(env.required("STRIPE_WEBHOOK_SECRET"))
     }
 }
 
@@ -150,12 +160,12 @@ impl Stripe {
     /// click, a retry after a timeout) return the first PaymentIntent instead of charging again.
     pub async fn pay(
         &self,
-        amount: i64,
+        amount: contract::Cents,
         payment_method: &str,
         order_id: &str,
         idempotency_key: &str,
     ) -> Result<PaymentIntent, StripeError> {
-        let amount = amount.to_string();
+        let amount = amount.get().to_string();
         let form = [
             ("amount", amount.as_str()),
             ("currency", self.settings.currency.as_str()),

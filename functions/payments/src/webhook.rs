@@ -7,26 +7,45 @@
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
+use std::sync::Arc;
+
+use axum::extract::{FromRef, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
+use contract::PaymentId;
+use contract::events::PaymentFailedData;
 use serde::Deserialize;
 use shared::error::ApiError;
-use shared::events::data::PaymentFailedData;
 use shared::events::{CloudEvent, types};
 use shared::validation::existing_id;
 
 use crate::PaymentState;
 use crate::settle::settle;
-use crate::store::{status, stripe_event_key};
-use crate::stripe::{PaymentIntent, signature_is_valid};
+use crate::store::{CopyStatus, stripe_event_key};
+use crate::stripe::{PaymentIntent, WebhookSecret, signature_is_valid};
 
 pub const BAD_SIGNATURE: &str = "Invalid Stripe signature";
 
-pub fn router(state: PaymentState) -> Router {
+/// `stripe-webhook`'s state: the context's, and the secret that signs Stripe's events.
+#[derive(Clone)]
+struct WebhookState {
+    payments: PaymentState,
+    secret: Arc<str>,
+}
+
+impl FromRef<WebhookState> for PaymentState {
+    fn from_ref(state: &WebhookState) -> Self {
+        state.payments.clone()
+    }
+}
+
+pub fn router(payments: PaymentState, secret: WebhookSecret) -> Router {
     Router::new()
         .route("/api/payments/webhook", post(webhook))
-        .with_state(state)
+        .with_state(WebhookState {
+            payments,
+            secret: secret.0.into(),
+        })
 }
 
 #[derive(Debug, Deserialize)]
@@ -46,7 +65,10 @@ struct EventData {
 }
 
 async fn webhook(
-    State(state): State<PaymentState>,
+    State(WebhookState {
+        payments: state,
+        secret,
+    }): State<WebhookState>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {
@@ -54,8 +76,7 @@ async fn webhook(
         .get("stripe-signature")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let secret = &state.stripe.settings().webhook_secret;
-    if !signature_is_valid(secret, signature, &body, shared::time::unix_now()) {
+    if !signature_is_valid(&secret, signature, &body, shared::time::unix_now()) {
         return Err(ApiError::rule(BAD_SIGNATURE));
     }
     let event: StripeEvent = serde_json::from_slice(&body).map_err(|_| ApiError::MalformedJson)?;
@@ -121,7 +142,8 @@ async fn succeeded(
     let now = shared::time::unix_now();
     // `charge` is still settling its own attempt (claimed before expiresAt, whatever Stripe's
     // clock says of the success): let it, and hear this again later.
-    if order.status == status::CREATED && order.attempt_until.is_some_and(|until| until >= now) {
+    if order.status == CopyStatus::Created && order.attempt_until.is_some_and(|until| until >= now)
+    {
         return Err(ApiError::Conflict(
             "A payment for this order is in progress".to_owned(),
         ));
@@ -143,13 +165,13 @@ async fn failed(
         .and_then(|e| e.message.clone())
         .unwrap_or_else(|| "Payment failed".to_owned());
     let payment_id = uuid::Uuid::now_v7().to_string();
-    let announced = CloudEvent::new(
+    let announced = CloudEvent::of(
         "stripe-webhook",
         types::PAYMENT_FAILED,
         &payment_id,
         &PaymentFailedData {
-            id: payment_id.clone(),
-            order_id,
+            id: PaymentId::from(payment_id.as_str()),
+            order_id: order_id.as_str().into(),
             stripe_id: intent.id.clone(),
             reason,
         },

@@ -2,7 +2,7 @@
 
 use axum::Router;
 use payments::store::Payments;
-use payments::stripe::{Stripe, StripeSettings, sign};
+use payments::stripe::{Stripe, StripeSettings, WebhookSecret, sign};
 use payments::{OUTBOX, PaymentState, TABLES, charge, order_copy, refunds, webhook};
 use serde_json::{Value, json};
 use shared::events::{CloudEvent, types};
@@ -21,17 +21,14 @@ impl TestApp {
     async fn start() -> Self {
         let store = TestStore::create(TABLES, &OUTBOX).await;
         let stripe = Stripe::new(StripeSettings {
-            api_base: std::env::var("STRIPE_API_BASE")
-                .expect("STRIPE_API_BASE: use `make test`, which starts localstripe"),
+            api_base: testing::dependency("STRIPE_API_BASE"),
             secret_key: "sk_test_local".to_owned(),
-            webhook_secret: SECRET.to_owned(),
             currency: "usd".to_owned(),
         })
         .expect("client");
         let state = PaymentState {
             payments: Payments::new(store.client(), store.prefix()),
             outbox: store.outbox.clone(),
-            sessions: store.sessions.clone(),
             stripe,
         };
         Self { state, store }
@@ -77,7 +74,10 @@ impl TestApp {
     }
 
     async fn pay(&self, bearer: &str, body: Value) -> (u16, Value) {
-        let api = shared::routing::finish(charge::router(self.state.clone()));
+        let api = shared::routing::finish(charge::router(
+            self.state.clone(),
+            self.store.sessions.clone(),
+        ));
         let response = testing::send(
             &api,
             testing::authed_json("POST", "/api/payments", bearer, &body),
@@ -90,7 +90,10 @@ impl TestApp {
     }
 
     async fn webhook(&self, body: &str, signature: &str) -> u16 {
-        let api = shared::routing::finish(webhook::router(self.state.clone()));
+        let api = shared::routing::finish(webhook::router(
+            self.state.clone(),
+            WebhookSecret(SECRET.to_owned()),
+        ));
         let request = axum::http::Request::builder()
             .method("POST")
             .uri("/api/payments/webhook")
@@ -105,7 +108,7 @@ impl TestApp {
 /// A real PaymentIntent in localstripe, paid by card, for `order`; its id.
 async fn paid_intent(cents: i64, order: &str) -> String {
     let intent: Value = reqwest::Client::new()
-        .post(format!("{}/v1/payment_intents", std::env::var("STRIPE_API_BASE").expect("base")))
+        .post(format!("{}/v1/payment_intents", testing::dependency("STRIPE_API_BASE")))
         .basic_auth("sk_test_local", Some(""))
         .header("content-type", "application/x-www-form-urlencoded")
         .body(format!("amount={cents}&currency=usd&payment_method=pm_card_visa&confirm=true&metadata[orderId]={order}"))
@@ -201,7 +204,10 @@ async fn validation_lookup_and_ownership_come_in_the_contract_order() {
         (403, error("Forbidden"))
     );
     let anonymous = testing::send(
-        &shared::routing::finish(charge::router(app.state.clone())),
+        &shared::routing::finish(charge::router(
+            app.state.clone(),
+            app.store.sessions.clone(),
+        )),
         testing::json_request(
             "POST",
             "/api/payments",
@@ -324,7 +330,7 @@ async fn a_payment_that_succeeds_after_cancellation_is_refunded_and_not_announce
     let refunds: Value = reqwest::Client::new()
         .get(format!(
             "{}/v1/refunds",
-            std::env::var("STRIPE_API_BASE").expect("base")
+            testing::dependency("STRIPE_API_BASE")
         ))
         .basic_auth("sk_test_local", Some(""))
         .send()
@@ -383,13 +389,15 @@ impl TestApp {
             .expect("read")
             .expect("copy")
             .status
+            .as_str()
+            .to_owned()
     }
 
     async fn refunds_of(&self, intent: &str) -> usize {
         let refunds: Value = reqwest::Client::new()
             .get(format!(
                 "{}/v1/refunds",
-                std::env::var("STRIPE_API_BASE").expect("base")
+                testing::dependency("STRIPE_API_BASE")
             ))
             .basic_auth("sk_test_local", Some(""))
             .send()
@@ -633,10 +641,7 @@ async fn authenticating_method() -> String {
 
 async fn stripe_post(path: &str, form: &str) -> Value {
     reqwest::Client::new()
-        .post(format!(
-            "{}{path}",
-            std::env::var("STRIPE_API_BASE").expect("base")
-        ))
+        .post(format!("{}{path}", testing::dependency("STRIPE_API_BASE")))
         .basic_auth("sk_test_local", Some(""))
         .header("content-type", "application/x-www-form-urlencoded")
         .body(form.to_owned())
@@ -692,7 +697,10 @@ async fn a_webhook_payment_refused_while_stripe_is_away_is_refunded_later() {
                             "amount": 1, "currency": "usd", "metadata": {"orderId": order}}}})
     .to_string();
     let signature = sign(SECRET, body.as_bytes(), shared::time::unix_now());
-    let away = shared::routing::finish(webhook::router(app.with_stripe_away()));
+    let away = shared::routing::finish(webhook::router(
+        app.with_stripe_away(),
+        WebhookSecret(SECRET.to_owned()),
+    ));
     let request = axum::http::Request::builder()
         .method("POST")
         .uri("/api/payments/webhook")

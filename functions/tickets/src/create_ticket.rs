@@ -6,13 +6,15 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::post;
+use contract::UserId;
 use shared::error::ApiError;
 use shared::events::{CloudEvent, types};
-use shared::idempotency::{self, Claim, IdempotencyKey, json_text_response};
+use shared::idempotency::{Claim, IdempotencyKey, json_text_response};
 use shared::json::JsonBody;
 use shared::session::SignedIn;
 
 use crate::listing::{TicketItem, TicketRequest};
+use crate::store::Created;
 use crate::{Settings, TicketState};
 
 pub fn router(state: TicketState) -> Router {
@@ -35,12 +37,12 @@ async fn create_ticket(
     let Some(key) = IdempotencyKey::from_headers(&headers, &user.id)? else {
         return create(&state, user.id, request, None).await;
     };
-    match idempotency::claim(&state.tickets, &key).await? {
+    match state.tickets.keys().claim(&key).await? {
         Claim::Replay(response) => Ok(response),
         Claim::Claimed => match create(&state, user.id, request, Some(&key)).await {
             Ok(response) => Ok(response),
             Err(err) => {
-                idempotency::settle(&state.tickets, &key, &err).await;
+                state.tickets.keys().settle(&key, &err).await;
                 Err(err)
             }
         },
@@ -55,34 +57,29 @@ async fn create(
 ) -> Result<Response, ApiError> {
     let id = uuid::Uuid::now_v7().to_string();
     let created_at = shared::time::rfc3339(shared::time::now());
-    let ticket = TicketItem::new(id, user_id, request, created_at);
+    let ticket = TicketItem::new(id, UserId::new(user_id), request, created_at);
     let body = serde_json::to_string(&ticket.body()).map_err(ApiError::internal)?;
-    let event = CloudEvent::new(
+    let event = CloudEvent::of(
         "create-ticket",
         types::TICKET_CREATED,
-        &ticket.id,
+        ticket.id.as_str(),
         &ticket.event_data(),
     )?;
-    let mut items = vec![state.tickets.insert(&ticket)?, state.outbox.record(&event)?];
-    if let Some(key) = key {
-        items.push(idempotency::record(
-            &state.tickets,
-            key,
-            StatusCode::CREATED,
-            &body,
-        )?);
-    }
-    if let Err(refused) = state.tickets.transact(items).await? {
-        return match key {
-            // The listing's id is fresh and the outbox record new, so only the key's record can be
-            // refused: the claim is no longer this request's (an earlier attempt of this very
-            // transaction committed, or the claim lapsed and a retry took it over). Either way the
-            // key's own answer is the answer.
-            Some(key) => idempotency::replay(&state.tickets, key).await,
-            None => Err(ApiError::internal(format!(
-                "a fresh listing was refused: {refused:?}"
-            ))),
-        };
+    let answer = key
+        .map(|key| state.tickets.keys().record(key, StatusCode::CREATED, &body))
+        .transpose()?;
+    let created = state
+        .tickets
+        .create(&ticket, state.outbox.record(&event)?, answer)
+        .await?;
+    match (created, key) {
+        (Created::Listed, _) => {}
+        // The key's own answer is the answer: that of the attempt that committed, or of the
+        // request that took the lapsed claim over.
+        (Created::KeyTaken, Some(key)) => return state.tickets.keys().replay(key).await,
+        (Created::KeyTaken, None) => {
+            return Err(ApiError::internal("a key was refused that was never sent"));
+        }
     }
     state.outbox.publish(&[event]).await;
     Ok(json_text_response(StatusCode::CREATED, body))

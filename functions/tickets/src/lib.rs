@@ -28,7 +28,9 @@ pub const OUTBOX: TableSpec = shared::outbox::table("tickets-outbox");
 /// The tables this context owns.
 pub const TABLES: &[TableSpec] = &[store::TABLE, OUTBOX];
 
-/// Settings of every tickets function.
+/// Settings of the functions that change listings (`create-ticket`, `update-ticket`): sessions,
+/// the tables and NATS. The others read less: `show-ticket`, `list-tickets` and the order event
+/// handlers only `TABLE_PREFIX`, `relay-tickets` the tables and NATS.
 pub struct Settings {
     pub sessions: Sessions,
     pub store: StoreSettings,
@@ -68,7 +70,7 @@ impl FromRef<TicketState> for Sessions {
 }
 
 /// The `relay-tickets` function: publishes outbox records that were not published at once.
-pub async fn relay_app(settings: Settings) -> Result<Router, async_nats::ConnectError> {
-    let state = TicketState::connect(settings).await?;
-    Ok(shared::outbox::relay_router(state.outbox))
+pub async fn relay_app(store: StoreSettings) -> Result<Router, async_nats::ConnectError> {
+    let (_, outbox) = store.connect(&OUTBOX).await?;
+    Ok(shared::outbox::relay_router(outbox))
 }

@@ -4,25 +4,27 @@ use axum::Router;
 use axum::extract::State;
 use axum::response::Response;
 use axum::routing::get;
-use shared::dynamo;
+use contract::api::TicketBody;
+use shared::dynamo::{self, TablePrefix};
 use shared::error::ApiError;
 use shared::paging::{self, Page};
 
-use crate::listing::{TicketBody, TicketItem};
-use crate::{Settings, TicketState};
+use crate::listing::TicketItem;
+use crate::store::Tickets;
 
-pub fn router(state: TicketState) -> Router {
+pub fn router(tickets: Tickets) -> Router {
     Router::new()
         .route("/api/tickets", get(list_tickets))
-        .with_state(state)
+        .with_state(tickets)
 }
 
-pub async fn app(settings: Settings) -> Result<Router, async_nats::ConnectError> {
-    Ok(router(TicketState::connect(settings).await?))
+/// Public and read-only: the table is all it needs.
+pub async fn app(prefix: TablePrefix) -> Router {
+    router(Tickets::connect(&prefix).await)
 }
 
-async fn list_tickets(State(state): State<TicketState>, page: Page) -> Result<Response, ApiError> {
-    let listed = state.tickets.list_available(&page).await?;
+async fn list_tickets(State(tickets): State<Tickets>, page: Page) -> Result<Response, ApiError> {
+    let listed = tickets.list_available(&page).await?;
     let tickets = listed
         .items
         .into_iter()

@@ -1,11 +1,12 @@
 //! A listing as stored, as shown, as announced, and as a create or update request.
 
+use contract::api::TicketBody;
+use contract::events::TicketData;
+use contract::{Cents, Quantity, TicketId, UserId};
 use serde::{Deserialize, Serialize};
 use shared::error::ApiError;
-use shared::events::data::TicketData;
 use shared::json::JsonBody;
-use shared::money;
-use shared::validation::{Validator, bounded_text, whole_number};
+use shared::validation::{LISTING_QUANTITY, TITLE_CHARS, Validator, bounded_text, whole_number};
 
 pub const TITLE_REQUIRED: &str = "Title is required";
 pub const TITLE_TOO_LONG: &str = "Title must be at most 200 characters";
@@ -24,15 +25,14 @@ pub const LISTED: &str = "listing";
 pub struct TicketItem {
     pub pk: String,
     pub entity: String,
-    pub id: String,
+    pub id: TicketId,
     pub title: String,
-    /// Cents.
-    pub price: i64,
-    pub quantity: i64,
-    pub held: i64,
-    pub sold: i64,
-    pub available: i64,
-    pub user_id: String,
+    pub price: Cents,
+    pub quantity: Quantity,
+    pub held: Quantity,
+    pub sold: Quantity,
+    pub available: Quantity,
+    pub user_id: UserId,
     pub version: i64,
     pub created_at: String,
     pub gsi1pk: String,
@@ -44,18 +44,18 @@ pub fn key(id: &str) -> String {
 }
 
 impl TicketItem {
-    pub fn new(id: String, user_id: String, request: TicketRequest, created_at: String) -> Self {
+    pub fn new(id: String, user_id: UserId, request: TicketRequest, created_at: String) -> Self {
         Self {
             pk: key(&id),
             entity: "ticket".to_owned(),
             gsi1pk: LISTED.to_owned(),
             gsi1sk: id.clone(),
-            id,
+            id: TicketId::new(id),
             title: request.title,
             price: request.price,
             quantity: request.quantity,
-            held: 0,
-            sold: 0,
+            held: Quantity(0),
+            sold: Quantity(0),
             available: request.quantity,
             user_id,
             version: 0,
@@ -63,6 +63,7 @@ impl TicketItem {
         }
     }
 
+    /// Ticket JSON.
     pub fn body(&self) -> TicketBody {
         TicketBody {
             id: self.id.clone(),
@@ -89,27 +90,12 @@ impl TicketItem {
     }
 }
 
-/// Ticket JSON of the API.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TicketBody {
-    pub id: String,
-    pub title: String,
-    #[serde(serialize_with = "money::serialize")]
-    pub price: i64,
-    pub quantity: i64,
-    pub available: i64,
-    pub user_id: String,
-    pub version: i64,
-    pub created_at: String,
-}
-
 /// `{title, price, quantity?}`, valid.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TicketRequest {
     pub title: String,
-    pub price: i64,
-    pub quantity: i64,
+    pub price: Cents,
+    pub quantity: Quantity,
 }
 
 impl TryFrom<JsonBody> for TicketRequest {
@@ -119,18 +105,29 @@ impl TryFrom<JsonBody> for TicketRequest {
         let mut v = Validator::new();
         let title = v.check(
             "title",
-            bounded_text(body.get("title"), 200, TITLE_REQUIRED, TITLE_TOO_LONG),
+            bounded_text(
+                body.get("title"),
+                TITLE_CHARS,
+                TITLE_REQUIRED,
+                TITLE_TOO_LONG,
+            ),
         );
-        let price = v.check("price", money::parse_price(body.get("price")));
+        let price = v.check("price", contract::money::parse_price(body.get("price")));
         let quantity = v.check(
             "quantity",
-            whole_number(body.get("quantity"), 1, 1, 100_000, QUANTITY_RANGE),
+            whole_number(
+                body.get("quantity"),
+                1,
+                *LISTING_QUANTITY.start(),
+                *LISTING_QUANTITY.end(),
+                QUANTITY_RANGE,
+            ),
         );
         v.finish(|| {
             Some(Self {
                 title: title?,
                 price: price?,
-                quantity: quantity?,
+                quantity: Quantity(quantity?),
             })
         })
     }
@@ -165,8 +162,8 @@ mod tests {
             ticket,
             TicketRequest {
                 title: "Concert".to_owned(),
-                price: 1999,
-                quantity: 1
+                price: Cents(1999),
+                quantity: Quantity(1)
             }
         );
     }
@@ -179,7 +176,10 @@ mod tests {
             messages(err),
             vec![
                 ("title".to_owned(), TITLE_REQUIRED.to_owned()),
-                ("price".to_owned(), money::PRICE_REQUIRED.to_owned()),
+                (
+                    "price".to_owned(),
+                    contract::money::PRICE_REQUIRED.to_owned()
+                ),
                 ("quantity".to_owned(), QUANTITY_RANGE.to_owned()),
             ]
         );
@@ -208,11 +208,11 @@ mod tests {
     fn the_ticket_json_shows_the_price_in_major_units() {
         let item = TicketItem::new(
             "id".to_owned(),
-            "u".to_owned(),
+            UserId::from("u"),
             TicketRequest {
                 title: "t".to_owned(),
-                price: 1999,
-                quantity: 3,
+                price: Cents(1999),
+                quantity: Quantity(3),
             },
             "2026-11-24T10:00:00Z".to_owned(),
         );

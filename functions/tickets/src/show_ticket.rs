@@ -3,27 +3,30 @@
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::routing::get;
+use contract::api::TicketBody;
 use shared::error::ApiError;
 use shared::validation::existing_id;
 
-use crate::listing::TicketBody;
-use crate::{Settings, TicketState};
+use shared::dynamo::TablePrefix;
 
-pub fn router(state: TicketState) -> Router {
+use crate::store::Tickets;
+
+pub fn router(tickets: Tickets) -> Router {
     Router::new()
         .route("/api/tickets/{id}", get(show_ticket))
-        .with_state(state)
+        .with_state(tickets)
 }
 
-pub async fn app(settings: Settings) -> Result<Router, async_nats::ConnectError> {
-    Ok(router(TicketState::connect(settings).await?))
+/// Public and read-only: the table is all it needs.
+pub async fn app(prefix: TablePrefix) -> Router {
+    router(Tickets::connect(&prefix).await)
 }
 
 async fn show_ticket(
-    State(state): State<TicketState>,
+    State(tickets): State<Tickets>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<TicketBody>, ApiError> {
     let id = existing_id(&id)?;
-    let ticket = state.tickets.get(&id).await?.ok_or(ApiError::NotFound)?;
+    let ticket = tickets.get(&id).await?.ok_or(ApiError::NotFound)?;
     Ok(axum::Json(ticket.body()))
 }

@@ -9,9 +9,11 @@ use shared::json::JsonBody;
 use shared::session::SignedIn;
 use shared::validation::existing_id;
 
-use crate::listing::{
-    BELOW_SOLD, MODIFIED_CONCURRENTLY, RESERVED, TicketBody, TicketItem, TicketRequest,
-};
+use contract::Quantity;
+use contract::api::TicketBody;
+
+use crate::listing::{BELOW_SOLD, MODIFIED_CONCURRENTLY, RESERVED, TicketItem, TicketRequest};
+use crate::store::Revised;
 use crate::{Settings, TicketState};
 
 /// How often an update is tried again on a newer version before the client is told to retry.
@@ -40,7 +42,7 @@ async fn update_ticket(
         if current.user_id != user.id {
             return Err(ApiError::Forbidden);
         }
-        if current.held > 0 {
+        if current.held > Quantity(0) {
             return Err(ApiError::rule(RESERVED));
         }
         if request.quantity < current.sold {
@@ -50,23 +52,20 @@ async fn update_ticket(
             title: request.title.clone(),
             price: request.price,
             quantity: request.quantity,
-            available: request.quantity - current.sold,
+            available: Quantity(request.quantity.get() - current.sold.get()),
             version: current.version + 1,
             ..current.clone()
         };
-        let event = CloudEvent::new(
+        let event = CloudEvent::of(
             "update-ticket",
             types::TICKET_UPDATED,
             &id,
             &revised.event_data(),
         )?;
-        let items = vec![
-            state.tickets.revise(&current, &request)?,
-            state.outbox.record(&event)?,
-        ];
-        // A refusal means the listing changed since it was read: a hold arrived, or another
-        // update won. Read it again and decide on what it is now.
-        if state.tickets.transact(items).await?.is_ok() {
+        let record = state.outbox.record(&event)?;
+        // Moved means the listing changed since it was read: a hold arrived, or another update
+        // won. Read it again and decide on what it is now.
+        if state.tickets.revise(&current, &request, record).await? == Revised::Revised {
             state.outbox.publish(&[event]).await;
             return Ok(axum::Json(revised.body()));
         }

@@ -127,7 +127,7 @@ async fn a_hold_on_an_unknown_listing_is_refused() {
 async fn an_event_that_is_not_a_cloudevent_or_of_another_type_is_refused() {
     let app = TestApp::start().await;
     let router = shared::routing::finish(tickets::holds::router(
-        app.state.clone(),
+        app.state.tickets.clone(),
         tickets::holds::HOLD,
     ));
     let plain = shared::testing::json_request("POST", "/", &serde_json::json!({"id": "x"}));

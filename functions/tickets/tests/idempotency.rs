@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use shared::dynamo::{self, PK};
 use shared::error::ApiError;
 use shared::events::types;
-use shared::idempotency::{self, Claim, IdempotencyKey};
+use shared::idempotency::{self, Claim, IdempotencyKey, Keys};
 use shared::testing::{self, authed_empty, authed_json, json_body};
 use support::TestApp;
 use tickets::TicketState;
@@ -143,22 +143,25 @@ async fn keys_follow_the_orders_rules_and_come_after_body_validation() {
 #[tokio::test]
 async fn a_failure_releases_the_key_and_a_refusal_is_remembered() {
     let app = TestApp::start().await;
-    let table: &dynamo::Table = &app.state.tickets;
+    // The shared mechanism, straight on this context's table.
+    let table = &dynamo::Table::new(
+        app.store.client(),
+        app.store.prefix(),
+        &tickets::store::TABLE,
+    );
 
     let released = key_of("seller", "retry-me");
     assert!(matches!(
-        idempotency::claim(table, &released).await.expect("claim"),
+        Keys::new(table).claim(&released).await.expect("claim"),
         Claim::Claimed
     ));
-    idempotency::settle(
-        table,
-        &released,
-        &ApiError::unavailable("DynamoDB went away"),
-    )
-    .await;
+    Keys::new(table)
+        .settle(&released, &ApiError::unavailable("DynamoDB went away"))
+        .await;
     assert!(
         matches!(
-            idempotency::claim(table, &key_of("seller", "retry-me"))
+            Keys::new(table)
+                .claim(&key_of("seller", "retry-me"))
                 .await
                 .expect("claim again"),
             Claim::Claimed
@@ -168,11 +171,14 @@ async fn a_failure_releases_the_key_and_a_refusal_is_remembered() {
 
     let refused = key_of("seller", "refuse-me");
     assert!(matches!(
-        idempotency::claim(table, &refused).await.expect("claim"),
+        Keys::new(table).claim(&refused).await.expect("claim"),
         Claim::Claimed
     ));
-    idempotency::settle(table, &refused, &ApiError::rule("No such thing")).await;
-    let Claim::Replay(replay) = idempotency::claim(table, &key_of("seller", "refuse-me"))
+    Keys::new(table)
+        .settle(&refused, &ApiError::rule("No such thing"))
+        .await;
+    let Claim::Replay(replay) = Keys::new(table)
+        .claim(&key_of("seller", "refuse-me"))
         .await
         .expect("claim again")
     else {
@@ -188,14 +194,19 @@ async fn a_failure_releases_the_key_and_a_refusal_is_remembered() {
 #[tokio::test]
 async fn a_lapsed_claim_taken_over_by_a_retry_can_no_longer_complete() {
     let app = TestApp::start().await;
-    let table: &dynamo::Table = &app.state.tickets;
+    // The shared mechanism, straight on this context's table.
+    let table = &dynamo::Table::new(
+        app.store.client(),
+        app.store.prefix(),
+        &tickets::store::TABLE,
+    );
     let lost = key_of("seller", "stalled");
     assert!(matches!(
-        idempotency::claim(table, &lost).await.expect("claim"),
+        Keys::new(table).claim(&lost).await.expect("claim"),
         Claim::Claimed
     ));
     // While the first request holds the claim, a retry waits.
-    let waiting = idempotency::claim(table, &key_of("seller", "stalled")).await;
+    let waiting = Keys::new(table).claim(&key_of("seller", "stalled")).await;
     assert!(
         matches!(&waiting, Err(ApiError::Conflict(m)) if m == idempotency::IN_PROGRESS),
         "409 while the first request runs"
@@ -214,24 +225,24 @@ async fn a_lapsed_claim_taken_over_by_a_retry_can_no_longer_complete() {
         .expect("age the claim");
     let retry = key_of("seller", "stalled");
     assert!(matches!(
-        idempotency::claim(table, &retry).await.expect("take over"),
+        Keys::new(table).claim(&retry).await.expect("take over"),
         Claim::Claimed
     ));
 
     // The lost request's writes arrive after all: refused, so the key records one answer only.
-    let late = idempotency::record(
-        table,
-        &lost,
-        axum::http::StatusCode::CREATED,
-        "{\"late\":1}",
-    )
-    .expect("write");
+    let late = Keys::new(table)
+        .record(&lost, axum::http::StatusCode::CREATED, "{\"late\":1}")
+        .expect("write");
     assert!(table.transact(vec![late]).await.expect("answer").is_err());
-    idempotency::settle(table, &lost, &ApiError::unavailable("late")).await;
-    let current = idempotency::record(table, &retry, axum::http::StatusCode::CREATED, "{\"id\":2}")
+    Keys::new(table)
+        .settle(&lost, &ApiError::unavailable("late"))
+        .await;
+    let current = Keys::new(table)
+        .record(&retry, axum::http::StatusCode::CREATED, "{\"id\":2}")
         .expect("write");
     assert!(table.transact(vec![current]).await.expect("answer").is_ok());
-    let Claim::Replay(replay) = idempotency::claim(table, &key_of("seller", "stalled"))
+    let Claim::Replay(replay) = Keys::new(table)
+        .claim(&key_of("seller", "stalled"))
         .await
         .expect("claim")
     else {
@@ -250,7 +261,7 @@ async fn a_database_that_stops_answering_costs_a_request_seconds_and_a_503() {
     };
     let api = shared::routing::finish(
         tickets::create_ticket::router(state.clone())
-            .merge(tickets::list_tickets::router(state.clone())),
+            .merge(tickets::list_tickets::router(state.tickets.clone())),
     );
     let (_, bearer) = app.user("seller");
     for request in [

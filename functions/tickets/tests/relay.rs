@@ -20,9 +20,7 @@ async fn committed_but_unpublished(app: &TestApp, subject: &str) -> CloudEvent {
     .expect("event");
     let record = app.state.outbox.record(&event).expect("record");
     assert!(
-        app.state
-            .tickets
-            .transact(vec![record])
+        shared::dynamo::transact(&app.store.client(), vec![record])
             .await
             .expect("write")
             .is_ok()

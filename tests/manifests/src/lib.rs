@@ -1,5 +1,6 @@
-//! The project's own cross-checks of its deployment, which no schema knows: every function binary has
-//! a Knative Service and a way in (an NGINX route, a Trigger, or a PingSource); every event type of
+//! The project's own cross-checks of its deployment, which no schema knows: the one list of
+//! functions (the Services of `knative/base/kustomization.yaml`, which devstack runs) is exactly the
+//! binaries; every function binary has a Knative Service and a way in (an NGINX route, a Trigger, or a PingSource); every event type of
 //! the catalogue has a Trigger; every Trigger, PingSource and route names an existing Service; cron
 //! schedules have five fields; Services use neither Knative's reserved variables nor its ports.
 
@@ -23,7 +24,10 @@ pub struct Object {
 /// What is checked: the function binaries, the Knative objects, and the NGINX routes.
 #[derive(Debug, Clone, Default)]
 pub struct Project {
+    /// The binaries under `functions/*/src/bin/`.
     pub functions: BTreeSet<String>,
+    /// The one list of functions, as devstack reads it (`devstack::functions`).
+    pub listed: Vec<String>,
     pub objects: Vec<Object>,
     pub nginx: String,
     /// The cluster's NGINX server configuration (`knative/base/nginx/default.conf`).
@@ -33,10 +37,13 @@ pub struct Project {
 }
 
 impl Project {
-    /// Reads the project at `root`: binaries under `functions/*/src/bin/`, objects under
-    /// `knative/`, routes in `nginx/api.conf`.
+    /// Reads the project at `root`: binaries under `functions/*/src/bin/`, the list of functions,
+    /// objects under `knative/`, routes in `nginx/api.conf`.
     pub fn load(root: &Path) -> Result<Self, String> {
-        let mut project = Self::default();
+        let mut project = Self {
+            listed: devstack::functions::load(root)?,
+            ..Self::default()
+        };
         for context in read_dir(&root.join("functions"))? {
             let bins = context.join("src/bin");
             if bins.is_dir() {
@@ -136,6 +143,7 @@ impl Project {
     /// Every problem found, one sentence each.
     pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
+        problems.extend(self.functions_are_listed());
         problems.extend(self.functions_have_services());
         problems.extend(self.functions_are_reachable());
         problems.extend(self.event_types_have_triggers());
@@ -196,6 +204,26 @@ impl Project {
             .filter(|route| !self.cluster_nginx.contains(&format!("upstream {route} {{")))
             .map(|route| format!("the cluster's NGINX has no upstream {route}"))
             .collect()
+    }
+
+    /// The list devstack runs (and a cluster deploys) is exactly the binaries: a binary added
+    /// without its Service in the list would run nowhere, a listed one without a binary would stop
+    /// devstack and fail its image build.
+    pub fn functions_are_listed(&self) -> Vec<String> {
+        let list = devstack::functions::KUSTOMIZATION;
+        let unlisted = self
+            .functions
+            .iter()
+            .filter(|f| !self.listed.contains(f))
+            .map(|f| format!("function {f} is not in {list} (services/{f}.yaml)"));
+        let without_binary = self
+            .listed
+            .iter()
+            .filter(|f| !self.functions.contains(*f))
+            .map(|f| {
+                format!("function {f} is in {list} but has no binary (functions/*/src/bin/{f}.rs)")
+            });
+        unlisted.chain(without_binary).collect()
     }
 
     pub fn functions_have_services(&self) -> Vec<String> {

@@ -4,8 +4,13 @@ use std::path::{Path, PathBuf};
 
 use manifests::Project;
 
+/// The project checked: this one, or the checkout at `PROJECT_DIR` (to check another tree with
+/// the same test binary).
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    std::env::var_os("PROJECT_DIR").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."),
+        PathBuf::from,
+    )
 }
 
 fn project() -> Project {
@@ -271,4 +276,36 @@ fn reserved_variables_and_ports_are_found() {
             "{expected}: {problems:?}"
         );
     }
+}
+
+#[test]
+fn a_binary_missing_from_the_list_of_functions_is_found() {
+    let mut project = project();
+    project.functions.insert("refund-order".to_owned());
+    let problems = project.functions_are_listed();
+    assert_eq!(
+        problems,
+        vec![
+            "function refund-order is not in knative/base/kustomization.yaml (services/refund-order.yaml)"
+                .to_owned()
+        ]
+    );
+    assert!(
+        project
+            .problems()
+            .contains(&"function refund-order has no Knative Service".to_owned())
+    );
+}
+
+#[test]
+fn a_listed_function_without_a_binary_is_found() {
+    let mut project = project();
+    project.functions.remove("charge");
+    assert_eq!(
+        project.functions_are_listed(),
+        vec![
+            "function charge is in knative/base/kustomization.yaml but has no binary (functions/*/src/bin/charge.rs)"
+                .to_owned()
+        ]
+    );
 }

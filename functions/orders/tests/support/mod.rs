@@ -29,7 +29,9 @@ impl TestApp {
             outbox: store.outbox.clone(),
             sessions: store.sessions.clone(),
             hold,
-            gates: Default::default(),
+            holds: std::sync::Arc::new(orders::group_commit::GroupCommit::new(
+                orders::store::GROUP_MAX,
+            )),
         };
         Self { state, store }
     }
@@ -38,9 +40,9 @@ impl TestApp {
     pub fn api(&self) -> Router {
         shared::routing::finish(
             orders::place_order::router(self.state.clone())
-                .merge(orders::list_orders::router(self.state.clone()))
-                .merge(orders::show_order::router(self.state.clone()))
-                .merge(orders::cancel_order::router(self.state.clone())),
+                .merge(orders::list_orders::router(self.state.reading()))
+                .merge(orders::show_order::router(self.state.reading()))
+                .merge(orders::cancel_order::router(self.state.cancelling())),
         )
     }
 
@@ -85,7 +87,7 @@ impl TestApp {
         let id = uuid::Uuid::now_v7().to_string();
         let event = self.ticket_event(&id, seller, 0, quantity, 2000);
         let status = self
-            .deliver(orders::replica::router(self.state.clone()), &event)
+            .deliver(orders::replica::router(self.state.orders.clone()), &event)
             .await;
         assert_eq!(status, 204);
         id

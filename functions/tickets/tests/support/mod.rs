@@ -30,8 +30,8 @@ impl TestApp {
     pub fn api(&self) -> Router {
         shared::routing::finish(
             tickets::create_ticket::router(self.state.clone())
-                .merge(tickets::list_tickets::router(self.state.clone()))
-                .merge(tickets::show_ticket::router(self.state.clone()))
+                .merge(tickets::list_tickets::router(self.state.tickets.clone()))
+                .merge(tickets::show_ticket::router(self.state.tickets.clone()))
                 .merge(tickets::update_ticket::router(self.state.clone())),
         )
     }
@@ -86,7 +86,7 @@ impl TestApp {
             _ => holds::SELL,
         };
         let event = CloudEvent::new("test", kind, "order", data).expect("event");
-        let router = shared::routing::finish(holds::router(self.state.clone(), step));
+        let router = shared::routing::finish(holds::router(self.state.tickets.clone(), step));
         testing::send(&router, testing::event_request(&event))
             .await
             .status()

@@ -1,0 +1,198 @@
+//! Every figure of a run, typed: each measurement returns its own struct, the run serialises them
+//! once to `latest.json`, and the report renders `latest.md` from the same structs (`bench --report`
+//! reads them back). The JSON field names are those of the results written before these types.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Answers counted by HTTP status ("no answer" for none).
+pub type Statuses = BTreeMap<String, u64>;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Results {
+    pub date: String,
+    pub cores: usize,
+    pub cold_start: ColdStart,
+    pub ceiling: Ceiling,
+    pub drop: Drop,
+    pub sweep: Sweep,
+    /// Absent from results written before this measurement existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guessing: Option<Guessing>,
+    /// Absent when the storefront was not built.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storefront: Option<Storefront>,
+    /// Absent from results written before this measurement existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub images: Option<crate::images::ImageSizes>,
+}
+
+/// Milliseconds at the usual quantiles.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Latency {
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ColdStart {
+    pub starts: usize,
+    pub budgets: ColdStartBudgets,
+    pub functions: Vec<Function>,
+    pub total_idle_rss_kb: u64,
+    pub total_rss_after1000_requests_kb: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ColdStartBudgets {
+    pub cold_start_median_ms: f64,
+    pub idle_rss_kb: u64,
+    pub total_idle_rss_kb: u64,
+    pub binary_bytes: u64,
+}
+
+/// One function's start, memory and size.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Function {
+    pub function: String,
+    pub cold_start_median_ms: f64,
+    pub cold_start_max_ms: f64,
+    pub idle_rss_kb: u64,
+    pub rss_after1000_requests_kb: u64,
+    pub rss_file_kb: u64,
+    pub rss_anon_kb: u64,
+    pub binary_bytes: u64,
+}
+
+/// DynamoDB Local's own rate for place-order's transaction.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Ceiling {
+    pub transactions: usize,
+    pub held: u64,
+    pub refused: u64,
+    pub failed: u64,
+    pub seconds: f64,
+    pub transactions_per_second: f64,
+    pub latency: Latency,
+}
+
+/// The ticket drop through NGINX, and the payments after it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Drop {
+    pub buyers: usize,
+    pub tickets: usize,
+    pub in_flight: usize,
+    pub orders_accepted: usize,
+    pub sold_minus_quantity: i64,
+    /// sold − min(B, Q): with fewer buyers than tickets, every buyer wins.
+    pub sold_minus_expected: i64,
+    pub held_in_store_minus_sold: i64,
+    pub server_errors: u64,
+    pub statuses: Statuses,
+    pub seconds: f64,
+    pub requests_per_second: f64,
+    pub latency: Latency,
+    pub payments: Payments,
+}
+
+impl Drop {
+    /// The invariants every run must keep: sold = min(B, Q), the store agrees, and no 5xx.
+    pub fn invariants_hold(&self) -> bool {
+        self.sold_minus_expected == 0
+            && self.held_in_store_minus_sold == 0
+            && self.server_errors == 0
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Payments {
+    pub attempted: usize,
+    pub succeeded: u64,
+    pub statuses: Statuses,
+    pub seconds: f64,
+    pub latency: Latency,
+}
+
+/// The expiry sweep over many due timers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Sweep {
+    pub timers: usize,
+    pub arm_seconds: f64,
+    pub fired: u64,
+    pub sweeps: u64,
+    pub seconds: f64,
+    pub timers_per_second: f64,
+    pub median_sweep_ms: f64,
+    /// DynamoDB calls by operation, counted at a proxy.
+    pub dynamodb_calls: BTreeMap<String, u64>,
+    pub dynamodb_calls_total: u64,
+    pub dynamodb_calls_per_timer: f64,
+}
+
+/// `sign-in` under a burst of wrong passwords.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Guessing {
+    pub guesses: usize,
+    pub limit_kb: u64,
+    pub rss_before_kb: u64,
+    pub rss_peak_kb: u64,
+    pub rss_after_kb: u64,
+    pub rss_anon_after_kb: u64,
+    pub statuses: Statuses,
+    pub seconds: f64,
+    pub per_account: PerAccount,
+}
+
+/// The same burst concentrated on a few accounts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PerAccount {
+    pub addresses: usize,
+    pub statuses: Statuses,
+    pub seconds: f64,
+    pub rss_after_kb: u64,
+}
+
+/// `target/storefront-size.json`, written by `scripts/build-storefront.sh`: gzipped bytes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Storefront {
+    pub wasm: u64,
+    pub js: u64,
+    pub css: u64,
+    pub total: u64,
+    pub budget: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The committed results (written before these types, by the untyped code) read back: a field
+    /// renamed here without its JSON name would fail this.
+    #[test]
+    fn the_committed_results_read_back_and_serialise_to_the_same_json() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/results/latest.json");
+        let text = std::fs::read_to_string(path).expect("bench/results/latest.json");
+        let results: Results = serde_json::from_str(&text).expect("typed results");
+        assert_eq!(results.drop.buyers, 2_000);
+        assert_eq!(results.cold_start.functions.len(), 29);
+        let original: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+        assert_eq!(
+            serde_json::to_value(&results).expect("serialises"),
+            original
+        );
+    }
+}

@@ -1,0 +1,49 @@
+//! Each function reads only the variables it uses: the event handlers need no session and no hold
+//! time, whatever those variables say.
+
+use shared::testing::assert_complains_of;
+
+/// No `JWT_KEY`, a bad session lifetime and a bad hold time (and, from `complaints`, a bad `PORT`).
+const BAD: &[(&str, &str)] = &[("SESSION_TTL_SECONDS", "-5"), ("ORDER_HOLD_SECONDS", "0")];
+
+#[test]
+fn event_handlers_read_neither_sessions_nor_the_hold_time() {
+    for binary in [
+        env!("CARGO_BIN_EXE_replicate-ticket"),
+        env!("CARGO_BIN_EXE_track-payment"),
+        env!("CARGO_BIN_EXE_expire-order"),
+        env!("CARGO_BIN_EXE_complete-order"),
+        env!("CARGO_BIN_EXE_relay-orders"),
+    ] {
+        assert_complains_of(binary, BAD, &["PORT"]);
+    }
+}
+
+#[test]
+fn the_buyer_s_other_routes_read_sessions_but_not_the_hold_time() {
+    for binary in [
+        env!("CARGO_BIN_EXE_cancel-order"),
+        env!("CARGO_BIN_EXE_list-orders"),
+        env!("CARGO_BIN_EXE_show-order"),
+    ] {
+        assert_complains_of(
+            binary,
+            BAD,
+            &["PORT", "JWT_KEY is not set", "SESSION_TTL_SECONDS"],
+        );
+    }
+}
+
+#[test]
+fn placing_an_order_reads_sessions_and_the_hold_time() {
+    assert_complains_of(
+        env!("CARGO_BIN_EXE_place-order"),
+        BAD,
+        &[
+            "PORT",
+            "JWT_KEY is not set",
+            "SESSION_TTL_SECONDS",
+            "ORDER_HOLD_SECONDS",
+        ],
+    );
+}
