@@ -191,12 +191,7 @@ async fn charge(
                 },
             )?;
             // The webhook finishes the job; the order's hold still ends at expiresAt.
-            state
-                .payments
-                .transact(vec![state.outbox.record(&event)?])
-                .await?
-                .map_err(|_| ApiError::internal("outbox put refused"))?;
-            state.outbox.publish(&[event]).await;
+            state.announce(event).await?;
             // Remembered, so that the expiry asks Stripe whether it succeeded in time.
             state
                 .payments

@@ -13,6 +13,8 @@ pub mod webhook;
 use axum::Router;
 use shared::config::{Env, FromEnv};
 use shared::dynamo::TableSpec;
+use shared::error::ApiError;
+use shared::events::CloudEvent;
 use shared::outbox::{Outbox, StoreSettings};
 use shared::session::Sessions;
 
@@ -58,6 +60,17 @@ pub enum StartError {
 }
 
 impl PaymentState {
+    /// Records an event that changes nothing else in this context (its outbox record alone), then
+    /// publishes it; the relay publishes it if this publish fails.
+    pub async fn announce(&self, event: CloudEvent) -> Result<(), ApiError> {
+        self.payments
+            .transact(vec![self.outbox.record(&event)?])
+            .await?
+            .map_err(|_| ApiError::internal("outbox put refused"))?;
+        self.outbox.publish(&[event]).await;
+        Ok(())
+    }
+
     pub async fn connect(settings: Settings) -> Result<Self, StartError> {
         let (client, outbox) = settings.store.connect(&OUTBOX).await?;
         Ok(Self {

@@ -248,13 +248,7 @@ async fn announce_again(state: &PaymentState, order_id: &str) -> Result<(), ApiE
             currency: state.stripe.settings().currency.to_ascii_lowercase(),
         },
     )?;
-    state
-        .payments
-        .transact(vec![state.outbox.record(&event)?])
-        .await?
-        .map_err(|_| ApiError::internal("outbox put refused"))?;
-    state.outbox.publish(&[event]).await;
-    Ok(())
+    state.announce(event).await
 }
 
 fn time_of(text: &str) -> Result<i64, ApiError> {
