@@ -284,10 +284,10 @@ fn ceiling_section(r: &Results, md: &mut String) {
          requests in flight waits for all those before it: {} / {:.0} per s = {:.0} ms. Meeting 150 ms \
          needs the hold spread over several items (the sharding `docs/architecture.md` describes: \
          the listing's inventory split across N replica items, an order taking from one), not a \
-         faster function. `place-order` queues one instance's holds on a listing, 4 at a time \
-         (`orders::gate`), instead of sending all of them to conflict and back off; on 2026-11-24 the \
-         drop's p99 was 1.7 times the ceiling's own before that change and 1.0 and 1.6 times it in \
-         two runs after: within this shared machine's noise, so not shown to matter.\n",
+         faster function. `place-order` commits one instance's holds on a listing in groups (one \
+         transaction in flight per listing, up to 33 orders in it: `orders::group_commit`), so its \
+         throughput is not bound by the one-order-per-transaction ceiling above; the latency of the \
+         last in line still is queueing behind the others.\n",
         drop.in_flight,
         ceiling.latency.p99_ms,
         drop.in_flight,

@@ -16,6 +16,10 @@ use crate::store::Fired;
 /// Timers handled per sweep, so that one request stays short after a long outage; the next sweep
 /// takes the rest.
 const MAX_PER_SWEEP: usize = 500;
+/// How long one sweep keeps firing: well inside the request deadline (`REQUEST_TIMEOUT_SECONDS`,
+/// 10 s by default), so that a sweep after a long outage answers how many it fired instead of
+/// being cut off; the next sweep takes the rest.
+const SWEEP_SECONDS: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// What a sweep answers.
 #[derive(Debug, Serialize)]
@@ -36,7 +40,11 @@ async fn expire(State(state): State<ExpirationState>) -> Result<axum::Json<Sweep
 /// Fires every timer due at `now`; returns how many this call fired.
 pub async fn sweep(state: &ExpirationState, now: i64) -> Result<usize, ApiError> {
     let mut fired = 0;
+    let started = std::time::Instant::now();
     for timer in state.timers.due(now, MAX_PER_SWEEP).await? {
+        if started.elapsed() > SWEEP_SECONDS {
+            break;
+        }
         let event = CloudEvent::of(
             "expire",
             types::ORDER_EXPIRED,
