@@ -61,6 +61,10 @@ async fn measure(
         price: Cents(5000),
         quantity: Quantity(quantity),
         user_id: UserId::from(uuid::Uuid::now_v7().to_string().as_str()),
+        venue: None,
+        starts_at: None,
+        on_sale_at: None,
+        resale_of: None,
     };
     orders
         .replicate(types::TICKET_CREATED, &ticket)

@@ -73,11 +73,21 @@ impl Entered {
 /// `POST /api/tickets` and `PUT /api/tickets/:id`: `{title, price, quantity?}`. The price may be a
 /// number or a numeric string (`"20.00"`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct TicketRequest {
     pub title: String,
     pub price: Entered,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quantity: Option<Entered>,
+    /// Where the event takes place: 0 to 200 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub venue: Option<String>,
+    /// When the event starts (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starts_at: Option<String>,
+    /// Makes the listing a drop: sales start then, through its queue (RFC 3339, in the future).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_sale_at: Option<String>,
 }
 
 /// Ticket JSON: a listing. `available` = quantity − held − sold, as the listing's owner knows it.
@@ -93,6 +103,22 @@ pub struct TicketBody {
     pub user_id: UserId,
     pub version: i64,
     pub created_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub venue: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starts_at: Option<String>,
+    /// A drop's on-sale time: ordered only through its queue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_sale_at: Option<String>,
+    /// Hex SHA-256 of the drop's queue seed, published before sales start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_seed_hash: Option<String>,
+    /// The seed itself (hex), published from `onSaleAt` on, so anyone can check the shuffle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_seed: Option<String>,
+    /// The pass this listing resells.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resale_of: Option<crate::passes::PassId>,
 }
 
 /// `POST /api/orders`: `{ticketId, quantity?}`.
@@ -197,6 +223,34 @@ mod tests {
                 user_id: UserId::from(USER),
                 version: 3,
                 created_at: AT.to_owned(),
+                venue: None,
+                starts_at: None,
+                on_sale_at: None,
+                queue_seed_hash: None,
+                queue_seed: None,
+                resale_of: None,
+            },
+        );
+        round_trip(
+            json!({"id": TICKET, "title": "Drop", "price": 20, "quantity": 5000,
+                   "available": 5000, "userId": USER, "version": 0, "createdAt": AT,
+                   "venue": "Ahoy", "startsAt": "2027-03-01T20:00:00Z",
+                   "onSaleAt": "2027-01-10T10:00:00Z", "queueSeedHash": "ab12"}),
+            &TicketBody {
+                id: TicketId::from(TICKET),
+                title: "Drop".to_owned(),
+                price: Cents(2000),
+                quantity: Quantity(5000),
+                available: Quantity(5000),
+                user_id: UserId::from(USER),
+                version: 0,
+                created_at: AT.to_owned(),
+                venue: Some("Ahoy".to_owned()),
+                starts_at: Some("2027-03-01T20:00:00Z".to_owned()),
+                on_sale_at: Some("2027-01-10T10:00:00Z".to_owned()),
+                queue_seed_hash: Some("ab12".to_owned()),
+                queue_seed: None,
+                resale_of: None,
             },
         );
         let cents: TicketBody = serde_json::from_value(
@@ -324,6 +378,9 @@ mod tests {
                 title: "Concert".to_owned(),
                 price: Entered::Number(20),
                 quantity: Some(Entered::Number(100)),
+                venue: None,
+                starts_at: None,
+                on_sale_at: None,
             },
         );
         round_trip(
@@ -332,6 +389,9 @@ mod tests {
                 title: "Concert".to_owned(),
                 price: Entered::typed("19.99"),
                 quantity: None,
+                venue: None,
+                starts_at: None,
+                on_sale_at: None,
             },
         );
         round_trip(

@@ -55,6 +55,16 @@ pub struct TicketData {
     pub price: Cents,
     pub quantity: Quantity,
     pub user_id: UserId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub venue: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starts_at: Option<String>,
+    /// A drop's on-sale time: orders need an admission from its queue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_sale_at: Option<String>,
+    /// The pass this listing resells: selling it revokes that pass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resale_of: Option<crate::passes::PassId>,
 }
 
 impl Payload for TicketData {
@@ -186,7 +196,8 @@ mod tests {
     fn ticket_data() {
         round_trip(
             json!({"id": TICKET, "version": 3, "title": "Concert", "price": 2000,
-                   "quantity": 500, "userId": USER}),
+                   "quantity": 500, "userId": USER, "venue": "Paradiso",
+                   "startsAt": "2027-03-01T20:00:00Z"}),
             &TicketData {
                 id: TicketId::from(TICKET),
                 version: 3,
@@ -194,6 +205,10 @@ mod tests {
                 price: Cents(2000),
                 quantity: Quantity(500),
                 user_id: UserId::from(USER),
+                venue: Some("Paradiso".to_owned()),
+                starts_at: Some("2027-03-01T20:00:00Z".to_owned()),
+                on_sale_at: None,
+                resale_of: None,
             },
         );
     }

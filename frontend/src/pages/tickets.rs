@@ -33,6 +33,9 @@ pub fn Sell() -> View {
             title: title.get_clone(),
             price: Entered::Text(price.get_clone().trim().to_owned()),
             quantity: Some(Entered::typed(&quantity.get_clone())),
+            venue: None,
+            starts_at: None,
+            on_sale_at: None,
         };
         let api = config.api_base.clone();
         spawn_local_scoped(async move {

@@ -89,6 +89,10 @@ impl TestApp {
             price: Cents(2000),
             quantity: Quantity(100),
             user_id: UserId::from(organiser),
+            venue: None,
+            starts_at: None,
+            on_sale_at: None,
+            resale_of: None,
         };
         self.deliver(kind, id, &data).await
     }

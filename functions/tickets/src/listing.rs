@@ -74,6 +74,12 @@ impl TicketItem {
             user_id: self.user_id.clone(),
             version: self.version,
             created_at: self.created_at.clone(),
+            venue: None,
+            starts_at: None,
+            on_sale_at: None,
+            queue_seed_hash: None,
+            queue_seed: None,
+            resale_of: None,
         }
     }
 
@@ -86,6 +92,10 @@ impl TicketItem {
             price: self.price,
             quantity: self.quantity,
             user_id: self.user_id.clone(),
+            venue: None,
+            starts_at: None,
+            on_sale_at: None,
+            resale_of: None,
         }
     }
 }

@@ -246,10 +246,12 @@ async fn a_container_over_its_memory_limit_is_caught() {
         state = container.state().expect("state");
     }
     eprintln!("sign-in at 16 MiB: {failed} of {LOAD} requests got no answer; {state:?}");
-    assert!(state.killed_at_limit(), "{state:?}");
+    // Without swap, some kernels kill the process at once; others keep it alive, thrashing its own
+    // code pages at the limit (seen on CI: alive, most requests unanswered). The check catches both.
     let caught = within_limit(&container).expect_err("the check fails");
     assert!(
-        caught.contains("killed at its memory limit of 16 MiB"),
+        caught.contains("killed at its memory limit of 16 MiB")
+            || caught.contains("reached its memory limit of 16 MiB"),
         "{caught}"
     );
 }
