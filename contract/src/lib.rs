@@ -5,6 +5,7 @@
 //!   consumer, so renaming a field is a compile error on both sides rather than a dead letter.
 //! - [`api`]: the HTTP request and response bodies of `api.md`, used by the functions that answer
 //!   them and by the storefront that reads them.
+//! - [`drops`] and [`passes`]: the waiting room's queue, and e-tickets with check-in and resale.
 //! - [`status`], [`money`], [`ids`]: order, payment and hold statuses with their wire strings,
 //!   [`Cents`] and [`Quantity`], and the id newtypes.
 //!
@@ -12,6 +13,7 @@
 //! need more (canonical UUIDs, RFC 3339 times) are checked server-side, in `shared::validation`.
 
 pub mod api;
+pub mod drops;
 pub mod events;
 pub mod ids;
 pub mod money;

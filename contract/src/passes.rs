@@ -86,6 +86,12 @@ pub struct PassBody {
     pub checked_in_at: Option<String>,
 }
 
+/// `POST /api/passes/:id/resale`: `{price}`, at most the price the pass was bought at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResaleRequest {
+    pub price: crate::api::Entered,
+}
+
 /// `POST /api/checkins`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckinRequest {
