@@ -64,6 +64,7 @@ async fn measure(
         venue: None,
         starts_at: None,
         on_sale_at: None,
+        queue_seed: None,
         resale_of: None,
     };
     orders

@@ -62,6 +62,10 @@ pub struct TicketData {
     /// A drop's on-sale time: orders need an admission from its queue.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_sale_at: Option<String>,
+    /// A drop's queue seed (hex), secret until `onSaleAt` (ticket JSON shows only its hash until
+    /// then); events stay inside the system, and the queue orders its pre-sale entries with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_seed: Option<String>,
     /// The pass this listing resells: selling it revokes that pass.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resale_of: Option<crate::passes::PassId>,
@@ -208,6 +212,7 @@ mod tests {
                 venue: Some("Paradiso".to_owned()),
                 starts_at: Some("2027-03-01T20:00:00Z".to_owned()),
                 on_sale_at: None,
+                queue_seed: None,
                 resale_of: None,
             },
         );

@@ -92,6 +92,7 @@ impl TestApp {
             venue: None,
             starts_at: None,
             on_sale_at: None,
+            queue_seed: None,
             resale_of: None,
         };
         self.deliver(kind, id, &data).await

@@ -95,6 +95,7 @@ impl TicketItem {
             venue: None,
             starts_at: None,
             on_sale_at: None,
+            queue_seed: None,
             resale_of: None,
         }
     }
