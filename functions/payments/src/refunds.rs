@@ -5,6 +5,8 @@
 //! event bus can leave money kept for an order that did not get its tickets. The idempotency key
 //! `refund-<PaymentIntent>` makes a repeated ask return the first refund.
 
+use std::time::{Duration, Instant};
+
 use axum::Router;
 use axum::extract::State;
 use axum::routing::post;
@@ -39,14 +41,27 @@ pub async fn try_now(state: &PaymentState, order_id: &str, stripe_id: &str) {
     }
 }
 
+/// How long one relay run spends on refunds: each Stripe call may take 8 s, and the whole request
+/// must answer inside its deadline (`REQUEST_TIMEOUT_SECONDS`, 10 s by default). A refund cut off
+/// stays owed; Stripe's idempotency key makes the next run's retry refund once.
+const REFUNDS_BUDGET: Duration = Duration::from_secs(5);
+
 /// Makes the refunds owed for `grace_seconds` or longer; how many it made. Stops at the first
-/// failure: Stripe is most likely down, and the next run starts again.
+/// failure (Stripe is most likely down) or when its time is up; the next run starts again.
 pub async fn relay(state: &PaymentState, grace_seconds: i64) -> Result<usize, ApiError> {
+    let started = Instant::now();
     let before = shared::time::unix_now() - grace_seconds;
     let owed = state.payments.refunds_due(before, RELAY_BATCH).await?;
     let mut made = 0;
     for refund in &owed {
-        if let Err(err) = pay_back(state, &refund.sk).await {
+        let Some(left) = REFUNDS_BUDGET.checked_sub(started.elapsed()) else {
+            break;
+        };
+        let outcome = match tokio::time::timeout(left, pay_back(state, &refund.sk)).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(ApiError::unavailable("the run's time for refunds is up")),
+        };
+        if let Err(err) = outcome {
             tracing::warn!(order = %refund.order_id, intent = %refund.sk, error = %err,
                 owed = owed.len() - made, "refund still owed; retried at the next run");
             break;
