@@ -1,9 +1,8 @@
 //! E-tickets and check-in (`api.md`, "E-tickets and check-in"): the pass as the API shows it, the
 //! check-in request and its answers, the published verification keys, and the passes context's
-//! events (`docs/architecture.md`, "Passes"). Kept apart from [`crate::events`] because no other
-//! context consumes these events yet: they are announced for the storefront and for resale to come,
-//! and the catalogue's list ([`crate::events::types::ALL`]) is the list every Trigger is checked
-//! against.
+//! events (`docs/architecture.md`, "Passes"). Kept apart from [`crate::events`], the original
+//! catalogue ([`crate::events::types::ALL`], which every Trigger is checked against); the tickets
+//! context's `track-passes` consumes these for resale, through Triggers of its own.
 
 use std::fmt;
 
@@ -11,6 +10,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::api::ErrorEntry;
 use crate::ids::{OrderId, TicketId, UserId};
+
+/// The messages of the resale route's refusals.
+pub const RESALE_PRICE_CAP: &str = "Resale price must be at most the original price";
+pub const RESALE_NOT_VALID: &str = "Only a valid pass can be resold";
 
 /// The messages of the contract's check-in answers.
 pub const INVALID_CODE: &str = "Invalid code";
@@ -137,8 +140,14 @@ pub mod types {
     pub const PASS_ISSUED: &str = "ticketing.pass.issued";
     pub const PASS_REVOKED: &str = "ticketing.pass.revoked";
     pub const PASS_CHECKED_IN: &str = "ticketing.pass.checked-in";
+    pub const PASS_RESALE_VOIDED: &str = "ticketing.pass.resale-voided";
 
-    pub const ALL: &[&str] = &[PASS_ISSUED, PASS_REVOKED, PASS_CHECKED_IN];
+    pub const ALL: &[&str] = &[
+        PASS_ISSUED,
+        PASS_REVOKED,
+        PASS_CHECKED_IN,
+        PASS_RESALE_VOIDED,
+    ];
 }
 
 /// `pass.issued`: one pass of a completed order, held by the buyer.
@@ -151,6 +160,9 @@ pub struct PassIssuedData {
     pub user_id: UserId,
     pub seat: i64,
     pub of: i64,
+    /// What the holder paid for this pass (cents): a resale of it may ask at most this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price: Option<crate::Cents>,
 }
 
 impl crate::events::Payload for PassIssuedData {
@@ -182,6 +194,23 @@ pub struct PassCheckedInData {
 
 impl crate::events::Payload for PassCheckedInData {
     const TYPES: &'static [&'static str] = &[types::PASS_CHECKED_IN];
+}
+
+/// `pass.resale-voided`: a paid order bought a resold pass that was no longer valid when the order
+/// completed (checked in or revoked first), so no pass was issued for it and its payment is owed
+/// back. Emitted once per order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PassResaleVoidedData {
+    pub order_id: OrderId,
+    /// The resale listing the order bought.
+    pub ticket_id: TicketId,
+    /// The old pass the listing resold.
+    pub pass_id: PassId,
+}
+
+impl crate::events::Payload for PassResaleVoidedData {
+    const TYPES: &'static [&'static str] = &[types::PASS_RESALE_VOIDED];
 }
 
 #[cfg(test)]
@@ -220,6 +249,49 @@ mod tests {
     }
 
     #[test]
+    fn pass_issued_carries_the_price_paid_when_known() {
+        let data = PassIssuedData {
+            id: PassId::from(PASS),
+            order_id: OrderId::from(ORDER),
+            ticket_id: TicketId::from(TICKET),
+            user_id: UserId::from(ORDER),
+            seat: 1,
+            of: 1,
+            price: Some(crate::Cents(2000)),
+        };
+        let wire = json!({"id": PASS, "orderId": ORDER, "ticketId": TICKET, "userId": ORDER,
+            "seat": 1, "of": 1, "price": 2000});
+        assert_eq!(serde_json::to_value(&data).expect("json"), wire);
+        assert_eq!(
+            serde_json::from_value::<PassIssuedData>(wire).expect("back"),
+            data
+        );
+        let older = json!({"id": PASS, "orderId": ORDER, "ticketId": TICKET, "userId": ORDER,
+            "seat": 1, "of": 1});
+        assert_eq!(
+            serde_json::from_value::<PassIssuedData>(older)
+                .expect("without a price")
+                .price,
+            None
+        );
+    }
+
+    #[test]
+    fn a_voided_resale_names_its_order_listing_and_old_pass() {
+        let data = PassResaleVoidedData {
+            order_id: OrderId::from(ORDER),
+            ticket_id: TicketId::from(TICKET),
+            pass_id: PassId::from(PASS),
+        };
+        let wire = json!({"orderId": ORDER, "ticketId": TICKET, "passId": PASS});
+        assert_eq!(serde_json::to_value(&data).expect("json"), wire);
+        assert_eq!(
+            serde_json::from_value::<PassResaleVoidedData>(wire).expect("back"),
+            data
+        );
+    }
+
+    #[test]
     fn statuses_carry_the_contract_s_strings() {
         for status in [
             PassStatus::Valid,
@@ -237,6 +309,7 @@ mod tests {
             PassIssuedData::TYPES,
             PassRevokedData::TYPES,
             PassCheckedInData::TYPES,
+            PassResaleVoidedData::TYPES,
         ]
         .concat();
         covered.sort_unstable();

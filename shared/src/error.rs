@@ -43,6 +43,10 @@ pub enum ApiError {
     Unauthorized,
     #[error("Forbidden")]
     Forbidden,
+    /// Forbidden for now, for a reason the caller can act on (403 with that message): not
+    /// remembered as an `Idempotency-Key`'s answer, so the same request may succeed later.
+    #[error("{0}")]
+    Denied(String),
     #[error("Not Found")]
     NotFound,
     #[error("{0}")]
@@ -83,7 +87,7 @@ impl ApiError {
         match self {
             Self::Validation(_) | Self::Rule(_) | Self::MalformedJson => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::Forbidden | Self::Denied(_) => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PaymentRequired(_) => StatusCode::PAYMENT_REQUIRED,
@@ -92,6 +96,12 @@ impl ApiError {
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
+    }
+
+    /// A refusal that stands: what a retry with the same `Idempotency-Key` is answered again.
+    /// A conflict (409) or a [`Self::Denied`] may pass, and a 5xx is the server's, not the request's.
+    pub fn is_lasting_refusal(&self) -> bool {
+        self.status().is_client_error() && !matches!(self, Self::Conflict(_) | Self::Denied(_))
     }
 
     /// The body this error renders as.

@@ -47,7 +47,9 @@ pub mod data {
                 .version("version", self.version)
                 .text("title", &self.title, TITLE_CHARS)
                 .range("price", self.price.get(), PRICE_CENTS)
-                .range("quantity", self.quantity.get(), LISTING_QUANTITY)
+                // A withdrawn listing is announced with its quantity cut to what was sold, which
+                // may be none: 0 is a listing off sale, not a broken event.
+                .range("quantity", self.quantity.get(), 0..=*LISTING_QUANTITY.end())
                 .id("userId", self.user_id.as_str());
         }
     }

@@ -176,7 +176,7 @@ impl<'a> Keys<'a> {
     /// anything else releases the key for a retry. Either only while the claim is still this request's.
     pub async fn settle(self, key: &IdempotencyKey, err: &ApiError) {
         let status = err.status();
-        let settled = if status.is_client_error() && status != StatusCode::CONFLICT {
+        let settled = if err.is_lasting_refusal() {
             let body = serde_json::to_string(&err.body()).unwrap_or_default();
             match self.record(key, status, &body) {
                 Ok(write) => self.0.transact(vec![write]).await.map(|_| ()),

@@ -10,6 +10,7 @@ use shared::outbox::StoreSettings;
 use shared::session::{Sessions, SignedIn};
 
 use crate::order::COMPLETED;
+use crate::queue::Admission;
 use crate::show_order::owned_order;
 use crate::store::{self, Ending};
 use crate::{Buyers, Ledger};
@@ -20,12 +21,13 @@ pub fn router(state: Buyers<Ledger>) -> Router {
         .with_state(state)
 }
 
-/// Sessions, the table and NATS; no hold time.
+/// Sessions, the table, NATS and `DROP_ADMISSION_SECONDS` (a cancelled order lets a drop's queue
+/// move on); no hold time.
 pub async fn app(
-    (sessions, store): (Sessions, StoreSettings),
+    (sessions, (store, admission)): (Sessions, (StoreSettings, Admission)),
 ) -> Result<Router, async_nats::ConnectError> {
     Ok(router(Buyers {
-        store: Ledger::connect(store).await?,
+        store: Ledger::connect(store, admission).await?,
         sessions,
     }))
 }
@@ -47,5 +49,6 @@ async fn cancel_order(
     if ended.status == OrderStatus::Complete {
         return Err(ApiError::rule(COMPLETED));
     }
+    ledger.advance_queue(&ended).await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,18 +1,22 @@
 //! Orders: a buyer holds tickets of a listing until paid or expired.
 //!
-//! Routes: [`place_order`], [`cancel_order`], [`list_orders`], [`show_order`]. The hold is one
+//! Routes: [`place_order`], [`cancel_order`], [`list_orders`], [`show_order`], and a drop's queue
+//! ([`join_queue`], [`show_queue`]; [`queue`]). The hold is one
 //! DynamoDB transaction against this context's replica of the listing ([`replica`], fed by the
 //! tickets' events); [`outcomes`] handles what the expiry sweep and payments report. Every change is
 //! announced through the transactional outbox; `relay-orders` publishes what a crash left behind.
 
 pub mod cancel_order;
 pub mod group_commit;
+pub mod join_queue;
 pub mod list_orders;
 pub mod order;
 pub mod outcomes;
 pub mod place_order;
+pub mod queue;
 pub mod replica;
 pub mod show_order;
+pub mod show_queue;
 pub mod store;
 
 use std::time::Duration;
@@ -26,6 +30,7 @@ use shared::outbox::{Outbox, StoreSettings};
 use shared::session::Sessions;
 
 use crate::group_commit::GroupCommit;
+use crate::queue::{Admission, Advancing};
 use crate::store::Orders;
 
 /// The outbox of this context.
@@ -91,6 +96,8 @@ impl OrderState {
         Ledger {
             orders: self.orders.clone(),
             outbox: self.outbox.clone(),
+            admission: Admission::default(),
+            advancing: std::sync::Arc::default(),
         }
     }
 }
@@ -131,15 +138,37 @@ impl<T> FromRef<Buyers<T>> for Sessions {
 pub struct Ledger {
     pub orders: Orders,
     pub outbox: Outbox,
+    /// The admission window of the drops' queues that a cancelled order moves on.
+    pub admission: Admission,
+    pub advancing: std::sync::Arc<Advancing>,
 }
 
 impl Ledger {
-    pub async fn connect(store: StoreSettings) -> Result<Self, async_nats::ConnectError> {
+    pub async fn connect(
+        store: StoreSettings,
+        admission: Admission,
+    ) -> Result<Self, async_nats::ConnectError> {
         let (client, outbox) = store.connect(&OUTBOX).await?;
         Ok(Self {
             orders: Orders::new(client, &store.prefix),
             outbox,
+            admission,
+            advancing: std::sync::Arc::default(),
         })
+    }
+
+    /// Tickets of a drop came back (a cancelled or expired order): the next in its queue are let
+    /// in now rather than at the next read. Best effort: any read does it too.
+    pub async fn advance_queue(&self, order: &order::OrderItem) {
+        if !order.admitted || order.status != contract::OrderStatus::Cancelled {
+            return;
+        }
+        let ticket = order.ticket.id.as_str();
+        if let Err(err) =
+            queue::advance(&self.orders, &self.advancing, ticket, self.admission).await
+        {
+            tracing::warn!(ticket, error = %err, "queue not advanced after a cancellation");
+        }
     }
 }
 

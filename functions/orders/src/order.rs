@@ -53,6 +53,10 @@ pub struct OrderItem {
     /// reopens the order, not that of an earlier attempt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_stripe_id: Option<String>,
+    /// Placed with a drop's queue admission: paying it counts the tickets as sold on the replica,
+    /// so that the queue knows what can no longer come back.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub admitted: bool,
 }
 
 impl OrderItem {

@@ -23,6 +23,7 @@ use shared::dynamo::TablePrefix;
 use shared::outbox::StoreSettings;
 
 use crate::Ledger;
+use crate::queue::Admission;
 use crate::store::{self, Ending, Orders, Tracked};
 
 pub fn track_payment_router(orders: Orders) -> Router {
@@ -89,12 +90,17 @@ pub fn complete_router(ledger: Ledger) -> Router {
         .with_state(ledger)
 }
 
-pub async fn expire_app(store: StoreSettings) -> Result<Router, async_nats::ConnectError> {
-    Ok(expire_router(Ledger::connect(store).await?))
+/// The tables, NATS, and `DROP_ADMISSION_SECONDS` (an expired order lets a drop's queue move on).
+pub async fn expire_app(
+    (store, admission): (StoreSettings, Admission),
+) -> Result<Router, async_nats::ConnectError> {
+    Ok(expire_router(Ledger::connect(store, admission).await?))
 }
 
 pub async fn complete_app(store: StoreSettings) -> Result<Router, async_nats::ConnectError> {
-    Ok(complete_router(Ledger::connect(store).await?))
+    Ok(complete_router(
+        Ledger::connect(store, Admission::default()).await?,
+    ))
 }
 
 async fn expire_order(
@@ -105,7 +111,7 @@ async fn expire_order(
     let data: OrderExpiredData = event.payload()?;
     // Payments has decided: the order lapsed unpaid. No clock is consulted again here.
     let order = find(&ledger.orders, data.order_id.as_str()).await?;
-    store::end(
+    let ended = store::end(
         &ledger.orders,
         &ledger.outbox,
         "expire-order",
@@ -113,6 +119,7 @@ async fn expire_order(
         Ending::Cancel,
     )
     .await?;
+    ledger.advance_queue(&ended).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -3,7 +3,8 @@
 //!
 //! `reserved` counts what orders hold or bought; `available` = `quantity` − `reserved` is what the
 //! hold's condition (`available >= :quantity`) guards. Events apply in version order: each update is
-//! conditioned on the version before it.
+//! conditioned on the version before it. A drop's replica also keeps `onSaleAt` and the queue's seed
+//! ([`crate::queue`]); its admissions hold capacity here like orders do.
 
 use axum::Router;
 use axum::extract::State;
@@ -32,6 +33,33 @@ pub struct TicketReplica {
     pub version: i64,
     pub reserved: i64,
     pub available: i64,
+    /// A drop's on-sale time (RFC 3339): orders need an admission from its queue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_sale_at: Option<String>,
+    /// A drop's queue seed (hex): orders the entries that joined before `onSaleAt`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_seed: Option<String>,
+    /// Tickets of paid orders: what can no longer come back to a drop's queue.
+    #[serde(default)]
+    pub sold: i64,
+    /// Queue entries admitted so far: the pace that waiting times are estimated from.
+    #[serde(default)]
+    pub admitted_entries: i64,
+}
+
+impl TicketReplica {
+    /// `onSaleAt` in Unix seconds, for a drop.
+    pub fn on_sale_unix(&self) -> Option<i64> {
+        self.on_sale_at
+            .as_deref()
+            .and_then(shared::time::parse_rfc3339)
+            .map(time::OffsetDateTime::unix_timestamp)
+    }
+
+    /// Tickets that are neither sold nor could come back: what a queue can still hope for.
+    pub fn unsold(&self) -> i64 {
+        self.quantity - self.sold
+    }
 }
 
 pub fn key(id: &str) -> String {

@@ -1,5 +1,5 @@
-//! The orders table: orders (`order#<id>`, indexed by buyer), listing replicas (`ticket#<id>`), and
-//! idempotency records (`idempotency#<user>#<key>`). The only place in this context that speaks
+//! The orders table: orders (`order#<id>`, indexed by buyer), listing replicas (`ticket#<id>`),
+//! drops' queue entries ([`queue`]) and idempotency records (`idempotency#<user>#<key>`). The only place in this context that speaks
 //! DynamoDB: each operation says what happened as an enum, never as a refused write's position.
 
 use aws_sdk_dynamodb::Client;
@@ -17,6 +17,10 @@ use shared::outbox::Outbox;
 
 use crate::order::{self, OrderItem, buyer_partition};
 use crate::replica::{self, TicketReplica};
+
+mod queue;
+
+pub use queue::{Admitted, Joined, PlacedAdmitted};
 
 pub const TABLE: TableSpec = TableSpec {
     name: "orders",
@@ -265,6 +269,19 @@ impl Orders {
         self.adjust(order.ticket.id.as_str(), order.quantity.get(), false)
     }
 
+    /// Counts a paid drop order's tickets as sold: they can no longer come back to its queue.
+    fn sell(&self, order: &OrderItem) -> Result<TransactWriteItem, ApiError> {
+        let update = Update::builder()
+            .table_name(self.0.table())
+            .key(PK, dynamo::s(replica::key(order.ticket.id.as_str())))
+            .update_expression("SET sold = if_not_exists(sold, :zero) + :quantity")
+            .expression_attribute_values(":zero", dynamo::n(0))
+            .expression_attribute_values(":quantity", dynamo::n(order.quantity.get()))
+            .build()
+            .map_err(ApiError::internal)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
     /// Moves `delta` tickets into (`+`) or out of (`-`) the replica's availability; `guarded` takes
     /// them only while enough are left.
     fn adjust(
@@ -326,6 +343,9 @@ impl Orders {
         );
         if ending == Ending::Cancel {
             writes.add(Write::Replica, self.release(order)?);
+        }
+        if ending == Ending::Complete && order.admitted {
+            writes.add(Write::Replica, self.sell(order)?);
         }
         writes.add(Write::Outbox, event);
         match writes.commit(self.0.client()).await? {
@@ -390,6 +410,10 @@ impl Orders {
                 version: ticket.version,
                 reserved: 0,
                 available: ticket.quantity.get(),
+                on_sale_at: ticket.on_sale_at.clone(),
+                queue_seed: ticket.queue_seed.clone(),
+                sold: 0,
+                admitted_entries: 0,
             };
             client
                 .put_item()
@@ -402,14 +426,35 @@ impl Orders {
                 .map(|_| ())
                 .map_err(condition_or_error)
         } else {
+            // A drop's on-sale time and seed follow the listing; a listing that stops being a
+            // drop loses them.
+            let mut set =
+                "SET title = :title, price = :price, quantity = :quantity, userId = :user, \
+                 available = :quantity - reserved, version = :version"
+                    .to_owned();
+            let mut remove = Vec::new();
+            let mut drop_values = Vec::new();
+            for (attribute, value) in [
+                ("onSaleAt", &ticket.on_sale_at),
+                ("queueSeed", &ticket.queue_seed),
+            ] {
+                match value {
+                    Some(value) => {
+                        set.push_str(&format!(", {attribute} = :{attribute}"));
+                        drop_values.push((format!(":{attribute}"), dynamo::s(value.clone())));
+                    }
+                    None => remove.push(attribute),
+                }
+            }
+            if !remove.is_empty() {
+                set.push_str(&format!(" REMOVE {}", remove.join(", ")));
+            }
             client
                 .update_item()
                 .table_name(self.0.table())
                 .key(PK, dynamo::s(replica::key(ticket.id.as_str())))
-                .update_expression(
-                    "SET title = :title, price = :price, quantity = :quantity, userId = :user, \
-                     available = :quantity - reserved, version = :version",
-                )
+                .update_expression(set)
+                .set_expression_attribute_values(Some(drop_values.into_iter().collect()))
                 .condition_expression("version = :previous")
                 .expression_attribute_values(":title", AttributeValue::S(ticket.title.clone()))
                 .expression_attribute_values(":price", dynamo::n(ticket.price.get()))

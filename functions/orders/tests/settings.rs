@@ -25,6 +25,8 @@ fn the_buyer_s_other_routes_read_sessions_but_not_the_hold_time() {
         env!("CARGO_BIN_EXE_cancel-order"),
         env!("CARGO_BIN_EXE_list-orders"),
         env!("CARGO_BIN_EXE_show-order"),
+        env!("CARGO_BIN_EXE_join-queue"),
+        env!("CARGO_BIN_EXE_show-queue"),
     ] {
         assert_complains_of(
             binary,
@@ -46,4 +48,22 @@ fn placing_an_order_reads_sessions_and_the_hold_time() {
             "ORDER_HOLD_SECONDS",
         ],
     );
+}
+
+#[test]
+fn the_queue_and_what_moves_it_read_the_admission_window() {
+    let bad = &[("DROP_ADMISSION_SECONDS", "0")];
+    for binary in [
+        env!("CARGO_BIN_EXE_join-queue"),
+        env!("CARGO_BIN_EXE_show-queue"),
+        env!("CARGO_BIN_EXE_cancel-order"),
+        env!("CARGO_BIN_EXE_expire-order"),
+    ] {
+        let complaints: &[&str] = if binary.ends_with("expire-order") {
+            &["PORT", "DROP_ADMISSION_SECONDS"]
+        } else {
+            &["PORT", "JWT_KEY is not set", "DROP_ADMISSION_SECONDS"]
+        };
+        assert_complains_of(binary, bad, complaints);
+    }
 }

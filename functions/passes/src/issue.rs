@@ -1,5 +1,6 @@
 //! `issue-passes`: keeps this context's copies of listings (`ticket.created`, `ticket.updated`)
-//! and orders (`order.created`), issues an order's passes on `order.completed` and revokes them on
+//! and orders (`order.created`), issues an order's passes on `order.completed` (or, for a resale
+//! whose pass was used first, voids it: `pass.resale-voided`) and revokes them on
 //! `order.cancelled`.
 //!
 //! Every handler is idempotent: the order copy's status moves created → complete | cancelled once,
@@ -15,12 +16,14 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use contract::OrderStatus;
 use contract::events::{OrderCreatedData, OrderEndedData, TicketData, types};
-use contract::passes::{PassId, PassIssuedData, PassRevokedData, PassStatus, types as pass_types};
+use contract::passes::{
+    PassId, PassIssuedData, PassResaleVoidedData, PassRevokedData, PassStatus, types as pass_types,
+};
 use shared::error::ApiError;
 use shared::events::CloudEvent;
 
 use crate::IssueState;
-use crate::store::{self, Issued, ListingCopy, OrderCopy, PassItem, Revoked};
+use crate::store::{self, Issued, ListingCopy, OrderCopy, PassItem, Revoked, Voided};
 
 const FUNCTION: &str = "issue-passes";
 
@@ -59,10 +62,9 @@ async fn copy_listing(state: &IssueState, event: &CloudEvent) -> Result<StatusCo
         id: ticket.id,
         user_id: ticket.user_id,
         title: ticket.title,
-        // The listing events do not carry the event's details yet (issue 15, part 1); passes show
-        // them as null until they do.
-        venue: None,
-        starts_at: None,
+        venue: ticket.venue,
+        starts_at: ticket.starts_at,
+        resale_of: ticket.resale_of,
         version: ticket.version,
     };
     state.passes.copy_listing(&copy).await?;
@@ -72,7 +74,13 @@ async fn copy_listing(state: &IssueState, event: &CloudEvent) -> Result<StatusCo
 /// `order.created`: the copy, once.
 async fn copy_order(state: &IssueState, event: &CloudEvent) -> Result<StatusCode, ApiError> {
     let order: OrderCreatedData = event.payload()?;
-    let copy = OrderCopy::new(order.id, order.user_id, order.ticket.id, order.quantity);
+    let copy = OrderCopy::new(
+        order.id,
+        order.user_id,
+        order.ticket.id,
+        order.quantity,
+        order.ticket.price,
+    );
     state.passes.copy_order(&copy).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -95,6 +103,20 @@ async fn issue(state: &IssueState, event: &CloudEvent) -> Result<StatusCode, Api
             order.id, order.ticket_id
         )));
     };
+    // A resale listing's buyer gets a new pass in place of the one resold; its organiser stays
+    // the one of the first listing.
+    let resold = match &listing.resale_of {
+        None => None,
+        Some(old) => Some(state.passes.pass(old.as_str()).await?.ok_or_else(|| {
+            ApiError::internal(format!(
+                "listing {} resells an unknown pass {old}",
+                listing.id
+            ))
+        })?),
+    };
+    let organiser = resold
+        .as_ref()
+        .map_or(&listing.user_id, |old| &old.organiser_id);
     let issued_at = shared::time::rfc3339(shared::time::now());
     let of = order.quantity.get();
     let passes: Vec<PassItem> = (1..=of)
@@ -108,7 +130,7 @@ async fn issue(state: &IssueState, event: &CloudEvent) -> Result<StatusCode, Api
                 order_id: order.id.clone(),
                 ticket_id: order.ticket_id.clone(),
                 user_id: order.user_id.clone(),
-                organiser_id: listing.user_id.clone(),
+                organiser_id: organiser.clone(),
                 seat,
                 of,
                 code: state.signer.code(&id),
@@ -118,7 +140,7 @@ async fn issue(state: &IssueState, event: &CloudEvent) -> Result<StatusCode, Api
             }
         })
         .collect();
-    let events = passes
+    let mut events = passes
         .iter()
         .map(|pass| {
             CloudEvent::of(
@@ -132,19 +154,74 @@ async fn issue(state: &IssueState, event: &CloudEvent) -> Result<StatusCode, Api
                     user_id: pass.user_id.clone(),
                     seat: pass.seat,
                     of: pass.of,
+                    price: order.price,
                 },
             )
         })
         .collect::<Result<Vec<_>, _>>()?;
+    if let Some(old) = &resold {
+        events.push(revoked_event(old)?);
+    }
     let records = records(state, &events)?;
-    match state.passes.issue(&order, &passes, records).await? {
+    let resold_id = resold.as_ref().map(|old| &old.id);
+    match state
+        .passes
+        .issue(&order, &passes, resold_id, records)
+        .await?
+    {
         Issued::Issued => {
-            tracing::info!(order = %order.id, passes = of, "passes issued");
+            tracing::info!(order = %order.id, passes = of, resold = ?resold_id, "passes issued");
             state.outbox.publish(&events).await;
         }
         Issued::AlreadyDecided => {}
+        Issued::ResoldPassGone => {
+            let old = resold
+                .as_ref()
+                .ok_or_else(|| ApiError::internal("a resold pass gone without a resold pass"))?;
+            void_resale(state, &order, old).await?;
+        }
     }
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The old holder used (or lost) the pass before this buyer's payment completed: no pass to hand
+/// over. The order copy completes with nothing issued (its passes page says why), and
+/// `pass.resale-voided` in the same transaction makes payments refund the order: money is never
+/// kept for a ticket not delivered.
+async fn void_resale(
+    state: &IssueState,
+    order: &OrderCopy,
+    resold: &PassItem,
+) -> Result<(), ApiError> {
+    let why = state
+        .passes
+        .pass(resold.id.as_str())
+        .await?
+        .map_or(PassStatus::Revoked, |pass| pass.status);
+    let voided = CloudEvent::of(
+        FUNCTION,
+        pass_types::PASS_RESALE_VOIDED,
+        order.id.as_str(),
+        &PassResaleVoidedData {
+            order_id: order.id.clone(),
+            ticket_id: order.ticket_id.clone(),
+            pass_id: resold.id.clone(),
+        },
+    )?;
+    let record = state.outbox.record(&voided)?;
+    match state.passes.void_resale(order, why, record).await? {
+        Voided::Voided => {
+            tracing::warn!(
+                order = %order.id,
+                pass = %resold.id,
+                status = why.as_str(),
+                "a resold pass was no longer valid when its sale completed: no pass issued, payment to be refunded"
+            );
+            state.outbox.publish(&[voided]).await;
+        }
+        Voided::AlreadyDecided => {}
+    }
+    Ok(())
 }
 
 /// `order.cancelled`: the copy is cancelled and every pass still valid is revoked. A pass already
@@ -174,18 +251,7 @@ async fn revoke(state: &IssueState, event: &CloudEvent) -> Result<StatusCode, Ap
         };
         let events = valid
             .iter()
-            .map(|pass| {
-                CloudEvent::of(
-                    FUNCTION,
-                    pass_types::PASS_REVOKED,
-                    pass.id.as_str(),
-                    &PassRevokedData {
-                        id: pass.id.clone(),
-                        order_id: pass.order_id.clone(),
-                        ticket_id: pass.ticket_id.clone(),
-                    },
-                )
-            })
+            .map(revoked_event)
             .collect::<Result<Vec<_>, _>>()?;
         let records = records(state, &events)?;
         match state.passes.revoke(&order, &valid, records).await? {
@@ -203,6 +269,19 @@ async fn revoke(state: &IssueState, event: &CloudEvent) -> Result<StatusCode, Ap
         "order {} or its passes kept changing",
         data.id
     )))
+}
+
+fn revoked_event(pass: &PassItem) -> Result<CloudEvent, ApiError> {
+    CloudEvent::of(
+        FUNCTION,
+        pass_types::PASS_REVOKED,
+        pass.id.as_str(),
+        &PassRevokedData {
+            id: pass.id.clone(),
+            order_id: pass.order_id.clone(),
+            ticket_id: pass.ticket_id.clone(),
+        },
+    )
 }
 
 fn records(

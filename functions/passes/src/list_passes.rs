@@ -16,6 +16,9 @@ use shared::validation::existing_id;
 
 use crate::ListState;
 
+/// The answer for an order that bought a resold pass its seller used first.
+pub const RESALE_FAILED: &str = "The resold ticket was used before this order was paid: no pass was issued, and the payment is refunded";
+
 pub fn router(state: ListState) -> Router {
     Router::new()
         .route("/api/orders/{id}/passes", get(list_passes))
@@ -34,6 +37,9 @@ async fn list_passes(
     }
     if order.status == OrderStatus::Created {
         return Ok(axum::Json(Vec::new()));
+    }
+    if order.resale_failed.is_some() {
+        return Err(ApiError::Conflict(RESALE_FAILED.to_owned()));
     }
     let passes = state.passes.passes_of(&order).await?;
     if passes.is_empty() {

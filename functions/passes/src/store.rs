@@ -16,7 +16,7 @@ use aws_sdk_dynamodb::types::{
     Update,
 };
 use contract::passes::{PassBody, PassId, PassStatus};
-use contract::{OrderId, OrderStatus, Quantity, TicketId, UserId};
+use contract::{Cents, OrderId, OrderStatus, Quantity, TicketId, UserId};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use shared::dynamo::{self, PK, Table, TablePrefix, TableSpec, Writes};
@@ -71,10 +71,23 @@ pub struct OrderCopy {
     pub quantity: Quantity,
     /// `created` until the order completes (passes issued) or is cancelled (passes revoked).
     pub status: OrderStatus,
+    /// The price of each ticket (cents), as ordered; copies made before it was kept have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price: Option<Cents>,
+    /// Set when the order bought a resold pass that was no longer valid when the order completed
+    /// (checked in or revoked first): the order is complete but issued nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resale_failed: Option<PassStatus>,
 }
 
 impl OrderCopy {
-    pub fn new(id: OrderId, user_id: UserId, ticket_id: TicketId, quantity: Quantity) -> Self {
+    pub fn new(
+        id: OrderId,
+        user_id: UserId,
+        ticket_id: TicketId,
+        quantity: Quantity,
+        price: Cents,
+    ) -> Self {
         Self {
             pk: order_key(id.as_str()),
             entity: "order".to_owned(),
@@ -83,6 +96,8 @@ impl OrderCopy {
             ticket_id,
             quantity,
             status: OrderStatus::Created,
+            price: Some(price),
+            resale_failed: None,
         }
     }
 }
@@ -101,6 +116,9 @@ pub struct ListingCopy {
     pub venue: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub starts_at: Option<String>,
+    /// The pass this listing resells: selling it revokes that pass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resale_of: Option<PassId>,
     pub version: i64,
 }
 
@@ -165,6 +183,18 @@ pub enum Issued {
     /// The order is no longer `created`: its passes were issued before (a duplicate), or it was
     /// cancelled. Nothing was written.
     AlreadyDecided,
+    /// The order resells a pass that is no longer valid (checked in or revoked since it was
+    /// read): nothing was written.
+    ResoldPassGone,
+}
+
+/// What voiding a resale order did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Voided {
+    /// The order copy is complete with `resaleFailed`, and `pass.resale-voided` is recorded.
+    Voided,
+    /// The order was decided before (a duplicate, or cancelled): nothing was written.
+    AlreadyDecided,
 }
 
 /// What revoking an order's passes did.
@@ -193,6 +223,8 @@ pub enum CheckIn {
 enum Write {
     Order,
     Pass,
+    /// The pass a resale replaces.
+    Resold,
     Answer,
     Outbox,
 }
@@ -308,11 +340,14 @@ impl Passes {
 
     /// Issues an order's passes: the copy moves created → complete (the one condition that makes
     /// issuing happen once, however often the event comes), each pass is put where none is, and
-    /// their events go to the outbox, in one transaction.
+    /// their events go to the outbox, in one transaction. An order that bought a resold pass
+    /// revokes that pass in the same transaction, on the condition that it is still valid: the
+    /// new holder's pass and the old holder's revocation happen together or not at all.
     pub async fn issue(
         &self,
         order: &OrderCopy,
         passes: &[PassItem],
+        resold: Option<&PassId>,
         events: Vec<TransactWriteItem>,
     ) -> Result<Issued, ApiError> {
         let mut writes = Writes::new();
@@ -323,12 +358,16 @@ impl Passes {
         for pass in passes {
             writes.add(Write::Pass, self.0.insert(pass)?);
         }
+        if let Some(resold) = resold {
+            writes.add(Write::Resold, self.revocation(resold)?);
+        }
         for event in events {
             writes.add(Write::Outbox, event);
         }
         match writes.commit(self.client()).await? {
             Ok(()) => Ok(Issued::Issued),
             Err(refused) if refused.failed(Write::Order) => Ok(Issued::AlreadyDecided),
+            Err(refused) if refused.failed(Write::Resold) => Ok(Issued::ResoldPassGone),
             Err(refused) => Err(ApiError::internal(format!(
                 "passes of order {} refused: {:?}",
                 order.id,
@@ -352,20 +391,7 @@ impl Passes {
             self.order_status(order, OrderStatus::Cancelled)?,
         );
         for pass in valid {
-            let update = Update::builder()
-                .table_name(self.table())
-                .key(PK, dynamo::s(pass_key(pass.id.as_str())))
-                .update_expression("SET #status = :revoked")
-                .condition_expression("#status = :valid")
-                .expression_attribute_names("#status", "status")
-                .expression_attribute_values(":revoked", dynamo::s(PassStatus::Revoked.as_str()))
-                .expression_attribute_values(":valid", dynamo::s(PassStatus::Valid.as_str()))
-                .build()
-                .map_err(ApiError::internal)?;
-            writes.add(
-                Write::Pass,
-                TransactWriteItem::builder().update(update).build(),
-            );
+            writes.add(Write::Pass, self.revocation(&pass.id)?);
         }
         for event in events {
             writes.add(Write::Outbox, event);
@@ -374,6 +400,59 @@ impl Passes {
             Ok(()) => Ok(Revoked::Revoked),
             Err(_) => Ok(Revoked::Moved),
         }
+    }
+
+    /// Completes an order that bought a resold pass no longer valid: it issues nothing, says why
+    /// (`resaleFailed`), and records `announce` (`pass.resale-voided`, which makes payments refund
+    /// the order) in the same transaction. The copy's move created → complete is the condition, so
+    /// the event is recorded once however often `order.completed` comes.
+    pub async fn void_resale(
+        &self,
+        order: &OrderCopy,
+        why: PassStatus,
+        announce: TransactWriteItem,
+    ) -> Result<Voided, ApiError> {
+        let update = Update::builder()
+            .table_name(self.table())
+            .key(PK, dynamo::s(order_key(order.id.as_str())))
+            .update_expression("SET #status = :to, resaleFailed = :why")
+            .condition_expression("#status = :from")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":to", dynamo::s(OrderStatus::Complete.as_str()))
+            .expression_attribute_values(":from", dynamo::s(OrderStatus::Created.as_str()))
+            .expression_attribute_values(":why", dynamo::s(why.as_str()))
+            .build()
+            .map_err(ApiError::internal)?;
+        let mut writes = Writes::new();
+        writes.add(
+            Write::Order,
+            TransactWriteItem::builder().update(update).build(),
+        );
+        writes.add(Write::Outbox, announce);
+        match writes.commit(self.client()).await? {
+            Ok(()) => Ok(Voided::Voided),
+            Err(refused) if refused.failed(Write::Order) => Ok(Voided::AlreadyDecided),
+            Err(refused) => Err(ApiError::internal(format!(
+                "voiding the resale of order {} refused: {:?}",
+                order.id,
+                refused.failures()
+            ))),
+        }
+    }
+
+    /// A pass's move valid → revoked.
+    fn revocation(&self, pass: &PassId) -> Result<TransactWriteItem, ApiError> {
+        let update = Update::builder()
+            .table_name(self.table())
+            .key(PK, dynamo::s(pass_key(pass.as_str())))
+            .update_expression("SET #status = :revoked")
+            .condition_expression("#status = :valid")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":revoked", dynamo::s(PassStatus::Revoked.as_str()))
+            .expression_attribute_values(":valid", dynamo::s(PassStatus::Valid.as_str()))
+            .build()
+            .map_err(ApiError::internal)?;
+        Ok(TransactWriteItem::builder().update(update).build())
     }
 
     /// The order copy's move from the status it was read with to `to`.

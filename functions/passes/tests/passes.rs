@@ -290,6 +290,34 @@ async fn passes_show_the_listing_s_latest_version_and_an_older_one_changes_nothi
 }
 
 #[tokio::test]
+async fn passes_show_the_venue_and_start_their_listing_announces() {
+    let app = TestApp::start().await;
+    let (organiser, _) = app.store.user("organiser");
+    let (buyer, buyer_bearer) = app.store.user("buyer");
+    let (order, ticket) = app.completed_order(&organiser, &buyer, 1).await;
+    let data = TicketData {
+        id: TicketId::from(ticket.as_str()),
+        version: 1,
+        title: "Concert".to_owned(),
+        price: Cents(2000),
+        quantity: Quantity(100),
+        user_id: UserId::from(organiser.as_str()),
+        venue: Some("Paradiso".to_owned()),
+        starts_at: Some("2027-03-01T20:00:00Z".to_owned()),
+        on_sale_at: None,
+        queue_seed: None,
+        resale_of: None,
+    };
+    assert_eq!(
+        app.deliver(types::TICKET_UPDATED, &ticket, &data).await,
+        204
+    );
+    let passes = app.passes_of(&buyer_bearer, &order).await;
+    assert_eq!(passes[0]["venue"], "Paradiso");
+    assert_eq!(passes[0]["startsAt"], "2027-03-01T20:00:00Z");
+}
+
+#[tokio::test]
 async fn only_the_buyer_sees_an_order_s_passes_and_unknown_orders_are_not_found() {
     let app = TestApp::start().await;
     let (organiser, organiser_bearer) = app.store.user("organiser");
@@ -760,4 +788,139 @@ async fn relay_passes_publishes_what_was_left_in_the_outbox() {
     let published = app.store.events.events(pass_types::PASS_CHECKED_IN).await;
     assert_eq!(published.len(), 1);
     assert_eq!(published[0].id, event.id);
+}
+
+/// `seller`'s resale listing of `pass` (bought from `original`), copied here.
+async fn resale_listing(app: &TestApp, seller: &str, pass: &str) -> String {
+    let ticket = new_id();
+    let data = TicketData {
+        id: TicketId::from(ticket.as_str()),
+        version: 0,
+        title: "Concert".to_owned(),
+        price: Cents(1500),
+        quantity: Quantity(1),
+        user_id: UserId::from(seller),
+        venue: None,
+        starts_at: None,
+        on_sale_at: None,
+        queue_seed: None,
+        resale_of: Some(contract::passes::PassId::from(pass)),
+    };
+    assert_eq!(
+        app.deliver(types::TICKET_CREATED, &ticket, &data).await,
+        204
+    );
+    ticket
+}
+
+#[tokio::test]
+async fn a_sold_resale_revokes_the_old_pass_and_issues_the_buyer_a_new_one_the_organiser_checks_in()
+{
+    let app = TestApp::start().await;
+    let (organiser, organiser_bearer) = app.store.user("organiser");
+    let (holder, holder_bearer) = app.store.user("holder");
+    let (buyer, buyer_bearer) = app.store.user("buyer");
+    let (order, _) = app.completed_order(&organiser, &holder, 1).await;
+    let old = app.passes_of(&holder_bearer, &order).await.remove(0);
+    let issued = app.store.events.events(pass_types::PASS_ISSUED).await;
+    assert_eq!(issued[0].data["price"], 2000, "the price paid travels");
+
+    let resale = resale_listing(&app, &holder, old["id"].as_str().expect("id")).await;
+    let resale_order = new_id();
+    assert_eq!(app.created(&resale_order, &buyer, &resale, 1).await, 204);
+    assert_eq!(
+        app.ended(types::ORDER_COMPLETED, &resale_order, &resale, 1)
+            .await,
+        204
+    );
+
+    let new = app.passes_of(&buyer_bearer, &resale_order).await;
+    assert_eq!(new.len(), 1);
+    assert_eq!(new[0]["status"], "valid");
+    assert_ne!(new[0]["code"], old["code"]);
+    let old_now = app.passes_of(&holder_bearer, &order).await;
+    assert_eq!(old_now[0]["status"], "revoked");
+    let revoked = app.store.events.events(pass_types::PASS_REVOKED).await;
+    assert_eq!(revoked.len(), 1);
+    assert_eq!(revoked[0].data["id"], old["id"]);
+
+    let router = app.checkin();
+    let (status, body) = app
+        .scan(&router, &organiser_bearer, json!({"code": code_of(&old)}))
+        .await;
+    assert_eq!(status, 410);
+    assert_eq!(body, json!({"errors": [{"message": "Pass revoked"}]}));
+    let (status, _) = app
+        .scan(&router, &holder_bearer, json!({"code": code_of(&new[0])}))
+        .await;
+    assert_eq!(status, 403, "the reseller is not the organiser");
+    let (status, _) = app
+        .scan(
+            &router,
+            &organiser_bearer,
+            json!({"code": code_of(&new[0])}),
+        )
+        .await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn a_resale_paid_after_the_old_pass_was_checked_in_issues_nothing_and_voids_the_sale_once() {
+    let app = TestApp::start().await;
+    let (organiser, organiser_bearer) = app.store.user("organiser");
+    let (holder, holder_bearer) = app.store.user("holder");
+    let (buyer, buyer_bearer) = app.store.user("buyer");
+    let (order, _) = app.completed_order(&organiser, &holder, 1).await;
+    let old = app.passes_of(&holder_bearer, &order).await.remove(0);
+    let resale = resale_listing(&app, &holder, old["id"].as_str().expect("id")).await;
+    let resale_order = new_id();
+    assert_eq!(app.created(&resale_order, &buyer, &resale, 1).await, 204);
+    let (status, _) = app
+        .scan(
+            &app.checkin(),
+            &organiser_bearer,
+            json!({"code": code_of(&old)}),
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    assert_eq!(
+        app.ended(types::ORDER_COMPLETED, &resale_order, &resale, 1)
+            .await,
+        204
+    );
+    assert_eq!(
+        app.ended(types::ORDER_COMPLETED, &resale_order, &resale, 1)
+            .await,
+        204
+    );
+    let (status, body) = app.list(&buyer_bearer, &resale_order).await;
+    assert_eq!(status, 409);
+    assert_eq!(
+        body,
+        json!({"errors": [{"message":
+            "The resold ticket was used before this order was paid: no pass was issued, and the payment is refunded"}]})
+    );
+    assert_eq!(
+        app.passes_of(&holder_bearer, &order).await[0]["status"],
+        "checked-in"
+    );
+    assert_eq!(
+        app.store.events.events(pass_types::PASS_ISSUED).await.len(),
+        1
+    );
+    let voided = app
+        .store
+        .events
+        .events(pass_types::PASS_RESALE_VOIDED)
+        .await;
+    assert_eq!(
+        voided.len(),
+        1,
+        "announced once, however often it completes"
+    );
+    assert_eq!(
+        voided[0].data,
+        json!({"orderId": resale_order, "ticketId": resale, "passId": old["id"]})
+    );
 }

@@ -1,6 +1,7 @@
 //! `copy-order`: keeps this context's copy of each order from `order.created`, `order.cancelled`
 //! and `order.completed`, and decides `order.expired` (paid or lapsed). A later version replaces an
-//! earlier one; an end that comes before the creation is a 409 for the bridge to retry.
+//! earlier one; an end that comes before the creation is a 409 for the bridge to retry. It also
+//! refunds an order that paid for a resold pass used before the payment (`pass.resale-voided`).
 
 use axum::Router;
 use axum::extract::State;
@@ -8,8 +9,10 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use contract::PaymentId;
 use contract::events::{OrderCreatedData, OrderEndedData, OrderExpiredData, PaymentCreatedData};
+use contract::passes::{PassResaleVoidedData, types as pass_types};
 use shared::error::ApiError;
 use shared::events::{CloudEvent, types};
+use shared::validation::DataRules;
 
 use crate::PaymentState;
 use crate::refunds;
@@ -30,10 +33,12 @@ async fn copy_order(
         types::ORDER_CANCELLED,
         types::ORDER_COMPLETED,
         types::ORDER_EXPIRED,
+        pass_types::PASS_RESALE_VOIDED,
     ])?;
     match event.kind.as_str() {
         types::ORDER_CREATED => copy(&state, &event).await,
         types::ORDER_EXPIRED => lapse(&state, &event).await,
+        pass_types::PASS_RESALE_VOIDED => void(&state, &event).await,
         _ => end(&state, &event).await,
     }
 }
@@ -96,6 +101,40 @@ async fn end(state: &PaymentState, event: &CloudEvent) -> Result<StatusCode, Api
     Err(ApiError::Conflict(
         "Order copy modified concurrently".to_owned(),
     ))
+}
+
+/// `pass.resale-voided`: the order paid for a resold pass that was used before the payment, so the
+/// passes context issued nothing. Its payment becomes owed back (one conditional transaction, so a
+/// repeated event owes nothing more), then is refunded at once, or by `relay-payments` later. The
+/// copy itself is left as it is: the order stays complete in orders, only its money goes back.
+async fn void(state: &PaymentState, event: &CloudEvent) -> Result<StatusCode, ApiError> {
+    let data: PassResaleVoidedData = event.data_as()?;
+    let mut rules = DataRules::new();
+    rules
+        .id("orderId", data.order_id.as_str())
+        .id("ticketId", data.ticket_id.as_str())
+        .id("passId", data.pass_id.as_str());
+    rules.finish(&event.kind)?;
+    let id = data.order_id.as_str();
+    let Some(stripe_id) = state
+        .payments
+        .order(id)
+        .await?
+        .and_then(|copy| copy.paid_by)
+    else {
+        // Cannot be for an order that completed (it completes on this context's payment); the
+        // bridge retries, and the dead letters keep it if it never resolves.
+        return Err(ApiError::Conflict(format!(
+            "{} for order {id}, which payments has not seen paid",
+            event.kind
+        )));
+    };
+    if state.payments.void_payment(id, &stripe_id).await? {
+        tracing::warn!(order = %id, intent = %stripe_id, pass = %data.pass_id,
+            "resale voided (the pass was used first): payment owed back");
+        refunds::try_now(state, id, &stripe_id).await;
+    }
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `order.expired`: payments decides the race between "paid" and "expired" here, in one

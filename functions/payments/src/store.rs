@@ -407,6 +407,29 @@ impl Payments {
         Ok(self.transact(items).await?.is_ok())
     }
 
+    /// The order paid by `stripe_id` got no ticket (its resold pass was used first): the payment
+    /// becomes owed back, its record [`REFUND_DUE`] and a record in the refunds table, together,
+    /// on the condition that the record still says it paid this order. False when it does not
+    /// (owed back or refunded already: a repeated event), so the refund is owed once.
+    pub async fn void_payment(&self, order_id: &str, stripe_id: &str) -> Result<bool, ApiError> {
+        let payment = Update::builder()
+            .table_name(self.table())
+            .key(PK, dynamo::s(payment_key(stripe_id)))
+            .update_expression("SET #status = :due")
+            .condition_expression("#status = :succeeded AND orderId = :order")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":due", dynamo::s(REFUND_DUE))
+            .expression_attribute_values(":succeeded", dynamo::s(SUCCEEDED))
+            .expression_attribute_values(":order", dynamo::s(order_id))
+            .build()
+            .map_err(ApiError::internal)?;
+        let items = vec![
+            TransactWriteItem::builder().update(payment).build(),
+            self.owe(order_id, stripe_id)?,
+        ];
+        Ok(self.transact(items).await?.is_ok())
+    }
+
     /// Stripe has refunded `stripe_id`: it is owed no more.
     pub async fn refunded(&self, stripe_id: &str) -> Result<(), ApiError> {
         let done = Delete::builder()

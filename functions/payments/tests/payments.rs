@@ -804,3 +804,74 @@ async fn an_expiry_of_a_paid_order_announces_its_payment_again() {
         "a new event, not deduplicated away"
     );
 }
+
+impl TestApp {
+    /// `pass.resale-voided` for `order`: it bought a resold pass used before it was paid.
+    async fn resale_voided(&self, state: PaymentState, order: &str) -> u16 {
+        let event = CloudEvent::new(
+            "test",
+            contract::passes::types::PASS_RESALE_VOIDED,
+            order,
+            &json!({"orderId": order, "ticketId": TICKET,
+                    "passId": "0193a1b2-0000-8000-8000-000000000005"}),
+        )
+        .expect("event");
+        self.post_event(order_copy::router(state), &event).await
+    }
+
+    /// A paid and completed order of a new buyer; its id and PaymentIntent.
+    async fn paid_order(&self) -> (String, String) {
+        let (buyer, bearer) = self.user();
+        let order = self.order(&buyer, 600).await;
+        let (status, paid) = self
+            .pay(
+                &bearer,
+                json!({"orderId": order, "paymentMethodId": "pm_card_visa"}),
+            )
+            .await;
+        assert_eq!(status, 201);
+        assert_eq!(self.end(types::ORDER_COMPLETED, &order, 2).await, 204);
+        let intent = paid["stripeId"].as_str().expect("stripe id").to_owned();
+        (order, intent)
+    }
+}
+
+#[tokio::test]
+async fn a_voided_resale_delivered_twice_refunds_its_payment_once() {
+    let app = TestApp::start().await;
+    let (order, intent) = app.paid_order().await;
+    assert_eq!(app.resale_voided(app.state.clone(), &order).await, 204);
+    assert_eq!(app.resale_voided(app.state.clone(), &order).await, 204);
+    assert_eq!(app.refunds_of(&intent).await, 1);
+    assert_eq!(app.payment_status(&intent).await, "refunded");
+    assert_eq!(
+        app.copy_status(&order).await,
+        "complete",
+        "the order is left to orders"
+    );
+    assert_eq!(refunds::relay(&app.state, 0).await.expect("relay"), 0);
+    assert_eq!(app.refunds_of(&intent).await, 1);
+}
+
+#[tokio::test]
+async fn a_voided_resale_stripe_cannot_refund_now_is_refunded_by_the_relay() {
+    let app = TestApp::start().await;
+    let (order, intent) = app.paid_order().await;
+    assert_eq!(app.resale_voided(app.with_stripe_away(), &order).await, 204);
+    assert_eq!(app.payment_status(&intent).await, "refund_due");
+    assert_eq!(app.refunds_of(&intent).await, 0);
+    // Delivered again while the refund is still owed: owed once, not twice.
+    assert_eq!(app.resale_voided(app.with_stripe_away(), &order).await, 204);
+    assert_eq!(refunds::relay(&app.state, 0).await.expect("relay"), 1);
+    assert_eq!(app.refunds_of(&intent).await, 1);
+    assert_eq!(app.payment_status(&intent).await, "refunded");
+}
+
+#[tokio::test]
+async fn a_voided_resale_of_an_order_not_seen_paid_is_retried_and_bad_data_refused() {
+    let app = TestApp::start().await;
+    let (buyer, _) = app.user();
+    let unpaid = app.order(&buyer, 600).await;
+    assert_eq!(app.resale_voided(app.state.clone(), &unpaid).await, 409);
+    assert_eq!(app.resale_voided(app.state.clone(), "not-an-id").await, 400);
+}

@@ -33,7 +33,7 @@ async fn create_ticket(
     headers: HeaderMap,
     body: JsonBody,
 ) -> Result<Response, ApiError> {
-    let request = TicketRequest::try_from(body)?;
+    let request = TicketRequest::new_listing(&body, shared::time::now())?;
     let Some(key) = IdempotencyKey::from_headers(&headers, &user.id)? else {
         return create(&state, user.id, request, None).await;
     };
@@ -57,8 +57,8 @@ async fn create(
 ) -> Result<Response, ApiError> {
     let id = uuid::Uuid::now_v7().to_string();
     let created_at = shared::time::rfc3339(shared::time::now());
-    let ticket = TicketItem::new(id, UserId::new(user_id), request, created_at);
-    let body = serde_json::to_string(&ticket.body()).map_err(ApiError::internal)?;
+    let ticket = TicketItem::new(id, UserId::new(user_id), request, created_at)?;
+    let body = serde_json::to_string(&ticket.body()?).map_err(ApiError::internal)?;
     let event = CloudEvent::of(
         "create-ticket",
         types::TICKET_CREATED,

@@ -1,6 +1,8 @@
 //! Listings: one seller offers `quantity` identical tickets at one price.
 //!
-//! Routes: [`create_ticket`], [`update_ticket`], [`list_tickets`], [`show_ticket`]. Event handlers
+//! Routes: [`create_ticket`], [`update_ticket`], [`withdraw_ticket`], [`list_tickets`],
+//! [`show_ticket`], and the resale of passes ([`resale`]: `resell-pass`, and `track-passes`, which
+//! copies passes from their events). Event handlers
 //! ([`holds`]) keep each listing's held and sold counts from the orders' events, which gives the
 //! listing its `available` count and its edit lock. Every change is announced through the
 //! transactional outbox; `relay-tickets` publishes what a crash left behind.
@@ -9,9 +11,11 @@ pub mod create_ticket;
 pub mod holds;
 pub mod list_tickets;
 pub mod listing;
+pub mod resale;
 pub mod show_ticket;
 pub mod store;
 pub mod update_ticket;
+pub mod withdraw_ticket;
 
 use axum::Router;
 use axum::extract::FromRef;

@@ -28,7 +28,7 @@ async fn list_tickets(State(tickets): State<Tickets>, page: Page) -> Result<Resp
     let tickets = listed
         .items
         .into_iter()
-        .map(|item| dynamo::parse_item::<TicketItem>(item).map(|t| t.body()))
+        .map(|item| dynamo::parse_item::<TicketItem>(item).and_then(|t| t.body()))
         .collect::<Result<Vec<TicketBody>, _>>()?;
     Ok(paging::response(
         "/api/tickets",

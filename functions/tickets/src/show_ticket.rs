@@ -28,5 +28,5 @@ async fn show_ticket(
 ) -> Result<axum::Json<TicketBody>, ApiError> {
     let id = existing_id(&id)?;
     let ticket = tickets.get(&id).await?.ok_or(ApiError::NotFound)?;
-    Ok(axum::Json(ticket.body()))
+    Ok(axum::Json(ticket.body()?))
 }

@@ -4,15 +4,18 @@
 //! enum, never as a refused write's position.
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
-use contract::{HoldState, OrderId, Quantity, TicketId};
-use serde::Deserialize;
+use aws_sdk_dynamodb::types::{ConditionCheck, Delete, Put, TransactWriteItem, Update};
+use contract::passes::{PassId, PassStatus};
+use contract::{Cents, HoldState, OrderId, Quantity, TicketId, UserId};
+use serde::{Deserialize, Serialize};
 use shared::dynamo::{self, PK, Table, TablePrefix, TableSpec, Writes};
 use shared::error::ApiError;
 use shared::idempotency::Keys;
 use shared::paging::{self, IndexQuery, Listed, Page};
 
-use crate::listing::{LISTED, TicketItem, TicketRequest, key};
+use time::OffsetDateTime;
+
+use crate::listing::{LISTED, TicketItem, key};
 
 pub const TABLE: TableSpec = TableSpec {
     name: "tickets",
@@ -27,10 +30,64 @@ pub struct Tickets(Table);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Write {
     Listing,
+    /// The one-live-resale-listing-per-pass guard (`resale#<pass id>`).
+    Guard,
     Hold,
     Outbox,
     /// The `Idempotency-Key`'s answer (conditioned on this request's claim).
     Answer,
+    /// The pass a resale listing offers (conditioned on its holder and validity).
+    Pass,
+}
+
+/// A pass as this context knows it, from the passes context's events: who holds it, what it was
+/// bought at, and whether it is still valid. The resale route decides on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PassCopy {
+    pub pk: String,
+    pub entity: String,
+    pub id: PassId,
+    /// The holder.
+    pub user_id: UserId,
+    /// The listing it was bought from.
+    pub ticket_id: TicketId,
+    /// What the holder paid (cents); unknown for passes announced before prices were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price: Option<Cents>,
+    pub status: PassStatus,
+}
+
+pub fn pass_key(id: &PassId) -> String {
+    format!("pass#{id}")
+}
+
+/// The guard of a pass's one live resale listing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResaleGuard {
+    pub pk: String,
+    pub entity: String,
+    pub ticket_id: TicketId,
+}
+
+/// What listing a pass for resale did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resale {
+    Listed,
+    /// The pass already has a live resale listing: this one.
+    AlreadyListed(TicketId),
+    /// The pass is no longer the caller's, or no longer valid: decide again.
+    PassMoved,
+}
+
+/// What marking a pass used did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Marked {
+    /// The pass is marked (now or before).
+    Marked,
+    /// No copy of the pass yet: its `pass.issued` is still on its way.
+    Unknown,
 }
 
 /// What listing a new ticket did.
@@ -41,6 +98,15 @@ pub enum Created {
     /// transaction committed, or the claim lapsed and a retry took it over): nothing was written;
     /// the key's answer is the answer.
     KeyTaken,
+}
+
+/// What withdrawing a listing did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Withdrawn {
+    Withdrawn,
+    /// The listing changed since it was read (a hold arrived, an update or another withdrawal
+    /// won): decide again.
+    Moved,
 }
 
 /// What revising a listing did.
@@ -80,6 +146,11 @@ pub enum Stepped {
 #[derive(Debug, Deserialize)]
 struct HoldItem {
     state: HoldState,
+}
+
+/// The guard that lets a pass have one live resale listing at a time.
+pub fn resale_guard_key(pass: &PassId) -> String {
+    format!("resale#{pass}")
 }
 
 fn hold_key(order_id: &OrderId) -> String {
@@ -125,28 +196,72 @@ impl Tickets {
         }
     }
 
-    /// Changes a listing's terms, with its event: only on top of the version it was read at, while
-    /// nothing is held, and not below what is sold.
+    /// Changes a listing's terms to `revised`'s, with its event: only on top of the version it was
+    /// read at, while nothing is held, and not below what is sold. A change of a drop's on-sale
+    /// time also needs sales not to have started (`now` is before the stored time: times are
+    /// stored so that their text sorts as they do).
     pub async fn revise(
         &self,
         current: &TicketItem,
-        request: &TicketRequest,
+        revised: &TicketItem,
+        now: OffsetDateTime,
         event: TransactWriteItem,
     ) -> Result<Revised, ApiError> {
+        let mut set = vec![
+            "title = :title",
+            "price = :price",
+            "quantity = :quantity",
+            "available = :quantity - sold",
+            "version = :next",
+        ];
+        let mut remove = Vec::new();
+        let mut values = vec![
+            (":title", dynamo::s(revised.title.clone())),
+            (":price", dynamo::n(revised.price.get())),
+            (":quantity", dynamo::n(revised.quantity.get())),
+            (":version", dynamo::n(current.version)),
+            (":next", dynamo::n(current.version + 1)),
+            (":zero", dynamo::n(0)),
+        ];
+        let optional = [
+            ("venue", ":venue", &revised.venue),
+            ("startsAt", ":startsAt", &revised.starts_at),
+            ("onSaleAt", ":onSaleAt", &revised.on_sale_at),
+            ("queueSeed", ":queueSeed", &revised.queue_seed),
+        ];
+        let mut assignments = Vec::new();
+        for (attribute, placeholder, value) in optional {
+            match value {
+                Some(value) => {
+                    assignments.push(format!("{attribute} = {placeholder}"));
+                    values.push((placeholder, dynamo::s(value.clone())));
+                }
+                None => remove.push(attribute),
+            }
+        }
+        set.extend(assignments.iter().map(String::as_str));
+        let mut expression = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        let mut condition = "version = :version AND held = :zero AND sold <= :quantity".to_owned();
+        if revised.on_sale_at != current.on_sale_at {
+            condition.push_str(" AND (attribute_not_exists(onSaleAt) OR onSaleAt > :now)");
+            // Whole seconds, as the stored times: "…:00Z" must not sort after "…:00.5Z".
+            let now = now.replace_nanosecond(0).unwrap_or(now);
+            values.push((":now", dynamo::s(shared::time::rfc3339(now))));
+        }
         let update = Update::builder()
             .table_name(self.0.table())
             .key(PK, dynamo::s(key(current.id.as_str())))
-            .update_expression(
-                "SET title = :title, price = :price, quantity = :quantity, \
-                 available = :quantity - sold, version = :next",
-            )
-            .condition_expression("version = :version AND held = :zero AND sold <= :quantity")
-            .expression_attribute_values(":title", dynamo::s(request.title.clone()))
-            .expression_attribute_values(":price", dynamo::n(request.price.get()))
-            .expression_attribute_values(":quantity", dynamo::n(request.quantity.get()))
-            .expression_attribute_values(":version", dynamo::n(current.version))
-            .expression_attribute_values(":next", dynamo::n(current.version + 1))
-            .expression_attribute_values(":zero", dynamo::n(0))
+            .update_expression(expression)
+            .condition_expression(condition)
+            .set_expression_attribute_values(Some(
+                values
+                    .into_iter()
+                    .map(|(name, value)| (name.to_owned(), value))
+                    .collect(),
+            ))
             .build()
             .map_err(ApiError::internal)?;
         let mut writes = Writes::new();
@@ -164,6 +279,173 @@ impl Tickets {
                 refused.failures()
             ))),
         }
+    }
+
+    /// Takes a listing off sale, as `withdrawn` (its quantity cut to what is sold), with its event:
+    /// only on top of the version it was read at, while nothing is held, and once. A resale
+    /// listing frees its pass's guard in the same step, so the pass may be listed again.
+    pub async fn withdraw(
+        &self,
+        current: &TicketItem,
+        withdrawn: &TicketItem,
+        event: TransactWriteItem,
+    ) -> Result<Withdrawn, ApiError> {
+        let at = withdrawn
+            .withdrawn_at
+            .clone()
+            .ok_or_else(|| ApiError::internal("a withdrawal without its time"))?;
+        let update = Update::builder()
+            .table_name(self.0.table())
+            .key(PK, dynamo::s(key(current.id.as_str())))
+            .update_expression(
+                "SET quantity = :quantity, available = :zero, version = :next, withdrawnAt = :at",
+            )
+            .condition_expression(
+                "version = :version AND held = :zero AND sold = :quantity \
+                 AND attribute_not_exists(withdrawnAt)",
+            )
+            .expression_attribute_values(":quantity", dynamo::n(withdrawn.quantity.get()))
+            .expression_attribute_values(":zero", dynamo::n(0))
+            .expression_attribute_values(":version", dynamo::n(current.version))
+            .expression_attribute_values(":next", dynamo::n(withdrawn.version))
+            .expression_attribute_values(":at", dynamo::s(at))
+            .build()
+            .map_err(ApiError::internal)?;
+        let mut writes = Writes::new();
+        writes
+            .add(
+                Write::Listing,
+                TransactWriteItem::builder().update(update).build(),
+            )
+            .add(Write::Outbox, event);
+        if let Some(pass) = &current.resale_of {
+            let delete = Delete::builder()
+                .table_name(self.0.table())
+                .key(PK, dynamo::s(resale_guard_key(pass)))
+                .condition_expression("attribute_not_exists(#pk) OR ticketId = :ticket")
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_values(":ticket", dynamo::s(current.id.as_str()))
+                .build()
+                .map_err(ApiError::internal)?;
+            writes.add(
+                Write::Guard,
+                TransactWriteItem::builder().delete(delete).build(),
+            );
+        }
+        match writes.commit(self.0.client()).await? {
+            Ok(()) => Ok(Withdrawn::Withdrawn),
+            Err(refused) if refused.failed(Write::Listing) => Ok(Withdrawn::Moved),
+            Err(refused) => Err(ApiError::internal(format!(
+                "a withdrawal was refused: {:?}",
+                refused.failures()
+            ))),
+        }
+    }
+
+    pub async fn pass(&self, id: &PassId) -> Result<Option<PassCopy>, ApiError> {
+        self.0.get(pass_key(id)).await
+    }
+
+    /// Copies a pass issued, once.
+    pub async fn copy_pass(&self, copy: &PassCopy) -> Result<(), ApiError> {
+        self.0.put_once(copy).await.map(|_| ())
+    }
+
+    /// Marks a pass checked in or revoked: it can no longer be resold. Only a valid pass moves, so
+    /// a duplicate changes nothing.
+    pub async fn mark_pass(&self, id: &PassId, status: PassStatus) -> Result<Marked, ApiError> {
+        let update = self
+            .0
+            .client()
+            .update_item()
+            .table_name(self.0.table())
+            .key(PK, dynamo::s(pass_key(id)))
+            .update_expression("SET #status = :to")
+            .condition_expression("#status = :valid")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":to", dynamo::s(status.as_str()))
+            .expression_attribute_values(":valid", dynamo::s(PassStatus::Valid.as_str()))
+            .send()
+            .await;
+        match update {
+            Ok(_) => Ok(Marked::Marked),
+            Err(err) if dynamo::is_condition_failure(&err) => Ok(match self.pass(id).await? {
+                Some(_) => Marked::Marked,
+                None => Marked::Unknown,
+            }),
+            Err(err) => Err(dynamo::sdk_error(err)),
+        }
+    }
+
+    /// The live resale listing of a pass, if it has one.
+    pub async fn resale_guard(&self, pass: &PassId) -> Result<Option<ResaleGuard>, ApiError> {
+        self.0.get(resale_guard_key(pass)).await
+    }
+
+    /// Lists a pass for resale, with its event: the listing, the pass's guard (none yet: one live
+    /// resale listing per pass, however often the request is retried), and a check that the pass
+    /// is still the seller's and valid, in one transaction.
+    pub async fn list_resale(
+        &self,
+        ticket: &TicketItem,
+        pass: &PassCopy,
+        event: TransactWriteItem,
+    ) -> Result<Resale, ApiError> {
+        let guard = ResaleGuard {
+            pk: resale_guard_key(&pass.id),
+            entity: "resale".to_owned(),
+            ticket_id: ticket.id.clone(),
+        };
+        let guard = Put::builder()
+            .table_name(self.0.table())
+            .set_item(Some(dynamo::item_of(&guard)?))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", PK)
+            .return_values_on_condition_check_failure(
+                aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
+            )
+            .build()
+            .map_err(ApiError::internal)?;
+        let check = ConditionCheck::builder()
+            .table_name(self.0.table())
+            .key(PK, dynamo::s(pass_key(&pass.id)))
+            .condition_expression("#status = :valid AND userId = :holder")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":valid", dynamo::s(PassStatus::Valid.as_str()))
+            .expression_attribute_values(":holder", dynamo::s(pass.user_id.as_str()))
+            .build()
+            .map_err(ApiError::internal)?;
+        let mut writes = Writes::new();
+        writes
+            .add(Write::Listing, self.0.insert(ticket)?)
+            .add(
+                Write::Guard,
+                TransactWriteItem::builder().put(guard).build(),
+            )
+            .add(
+                Write::Pass,
+                TransactWriteItem::builder().condition_check(check).build(),
+            )
+            .add(Write::Outbox, event);
+        let refused = match writes.commit(self.0.client()).await? {
+            Ok(()) => return Ok(Resale::Listed),
+            Err(refused) => refused,
+        };
+        if refused.failed(Write::Guard) {
+            let old = refused
+                .old(Write::Guard)
+                .cloned()
+                .ok_or_else(|| ApiError::internal("a refused guard came back without its item"))?;
+            let old: ResaleGuard = dynamo::parse_item(old)?;
+            return Ok(Resale::AlreadyListed(old.ticket_id));
+        }
+        if refused.failed(Write::Pass) {
+            return Ok(Resale::PassMoved);
+        }
+        Err(ApiError::internal(format!(
+            "a resale listing was refused: {:?}",
+            refused.failures()
+        )))
     }
 
     /// Moves an order's hold one step and the listing's counts with it, in one transaction. The

@@ -1,4 +1,10 @@
 //! `PUT /api/tickets/:id`: the owner changes a listing's terms while nothing of it is held.
+//!
+//! A drop's on-sale time may be set, moved or removed only before sales start; from then on a PUT
+//! must send it unchanged (400 `Sales have started: the on-sale time can no longer change`). A
+//! withdrawn listing and a resale listing are not edited: the first is off sale for good, the
+//! second's terms are the pass's (quantity 1, price capped), so its seller withdraws it and lists
+//! the pass again.
 
 use axum::Router;
 use axum::extract::{Path, State};
@@ -12,7 +18,9 @@ use shared::validation::existing_id;
 use contract::Quantity;
 use contract::api::TicketBody;
 
-use crate::listing::{BELOW_SOLD, MODIFIED_CONCURRENTLY, RESERVED, TicketItem, TicketRequest};
+use crate::listing::{
+    BELOW_SOLD, MODIFIED_CONCURRENTLY, RESALE_FIXED, RESERVED, TicketRequest, WITHDRAWN,
+};
 use crate::store::Revised;
 use crate::{Settings, TicketState};
 
@@ -35,12 +43,18 @@ async fn update_ticket(
     Path(id): Path<String>,
     body: JsonBody,
 ) -> Result<axum::Json<TicketBody>, ApiError> {
-    let request = TicketRequest::try_from(body)?;
+    let request = TicketRequest::update(&body)?;
     let id = existing_id(&id)?;
     for _ in 0..ATTEMPTS {
         let current = state.tickets.get(&id).await?.ok_or(ApiError::NotFound)?;
         if current.user_id != user.id {
             return Err(ApiError::Forbidden);
+        }
+        if current.withdrawn_at.is_some() {
+            return Err(ApiError::rule(WITHDRAWN));
+        }
+        if current.resale_of.is_some() {
+            return Err(ApiError::rule(RESALE_FIXED));
         }
         if current.held > Quantity(0) {
             return Err(ApiError::rule(RESERVED));
@@ -48,14 +62,9 @@ async fn update_ticket(
         if request.quantity < current.sold {
             return Err(ApiError::rule(BELOW_SOLD));
         }
-        let revised = TicketItem {
-            title: request.title.clone(),
-            price: request.price,
-            quantity: request.quantity,
-            available: Quantity(request.quantity.get() - current.sold.get()),
-            version: current.version + 1,
-            ..current.clone()
-        };
+        let now = shared::time::now();
+        request.check_on_sale(current.on_sale_at.as_deref(), now)?;
+        let revised = current.revised(&request)?;
         let event = CloudEvent::of(
             "update-ticket",
             types::TICKET_UPDATED,
@@ -65,9 +74,14 @@ async fn update_ticket(
         let record = state.outbox.record(&event)?;
         // Moved means the listing changed since it was read: a hold arrived, or another update
         // won. Read it again and decide on what it is now.
-        if state.tickets.revise(&current, &request, record).await? == Revised::Revised {
+        if state
+            .tickets
+            .revise(&current, &revised, now, record)
+            .await?
+            == Revised::Revised
+        {
             state.outbox.publish(&[event]).await;
-            return Ok(axum::Json(revised.body()));
+            return Ok(axum::Json(revised.body_at(now)?));
         }
     }
     Err(ApiError::Conflict(MODIFIED_CONCURRENTLY.to_owned()))

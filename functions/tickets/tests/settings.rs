@@ -15,6 +15,7 @@ fn handlers_without_sessions_read_no_session_variables() {
         env!("CARGO_BIN_EXE_show-ticket"),
         env!("CARGO_BIN_EXE_list-tickets"),
         env!("CARGO_BIN_EXE_relay-tickets"),
+        env!("CARGO_BIN_EXE_track-passes"),
     ] {
         assert_complains_of(binary, BAD, &["PORT"]);
     }
@@ -25,6 +26,8 @@ fn functions_with_sessions_still_need_them() {
     for binary in [
         env!("CARGO_BIN_EXE_create-ticket"),
         env!("CARGO_BIN_EXE_update-ticket"),
+        env!("CARGO_BIN_EXE_withdraw-ticket"),
+        env!("CARGO_BIN_EXE_resell-pass"),
     ] {
         assert_complains_of(
             binary,

@@ -26,13 +26,14 @@ impl TestApp {
         Self { state, store }
     }
 
-    /// The four routes, as NGINX puts them together.
+    /// The listing routes, as NGINX puts them together.
     pub fn api(&self) -> Router {
         shared::routing::finish(
             tickets::create_ticket::router(self.state.clone())
                 .merge(tickets::list_tickets::router(self.state.tickets.clone()))
                 .merge(tickets::show_ticket::router(self.state.tickets.clone()))
-                .merge(tickets::update_ticket::router(self.state.clone())),
+                .merge(tickets::update_ticket::router(self.state.clone()))
+                .merge(tickets::withdraw_ticket::router(self.state.clone())),
         )
     }
 

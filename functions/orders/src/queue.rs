@@ -1,0 +1,448 @@
+//! A drop's waiting room (`api.md`, "Drops and the waiting room"): one entry per buyer per listing,
+//! admitted in a fair order at the pace capacity allows.
+//!
+//! - Joining is one conditional put of the buyer's own entry: no item that every join writes.
+//! - The line is the index partition `line#<ticket>`, sorted by each entry's `place`: for entries
+//!   that joined before `onSaleAt`, the hex HMAC-SHA256 of the buyer id keyed with the drop's seed
+//!   (a shuffle anyone can check once the seed is published); for later ones `~` and a time-ordered
+//!   id, which sorts after every hex string, so they follow in the order they joined.
+//! - Admission holds capacity: the entries let in and the replica's `available` move in one
+//!   transaction, conditioned on the replica as it was read (its version, `available`, `sold`), so
+//!   admitted entries never promise more than there is. An admitted entry leaves the line for the
+//!   index partition `admitted#<ticket>`, sorted by when its admission ends.
+//! - Nothing runs on a clock: every join and read ([`advance`]) first lapses the admissions that ran
+//!   out (their capacity back, one conditional transaction each) and then admits the next entries
+//!   that fit. Cancelled and expired orders advance their listing's queue as well.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use axum::extract::FromRef;
+use contract::drops::{QueueEntryBody, QueueState};
+use contract::{OrderId, Quantity, TicketId};
+use hmac::{Hmac, KeyInit, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use shared::config::{Env, FromEnv};
+use shared::dynamo::TablePrefix;
+use shared::error::ApiError;
+use shared::session::Sessions;
+
+use crate::replica::TicketReplica;
+use crate::store::{Admitted, Orders};
+
+pub const NO_QUEUE: &str = "This listing has no queue";
+pub const NOT_STARTED: &str = "Sales have not started";
+pub const WAIT_YOUR_TURN: &str = "Wait for your turn in the queue";
+
+/// The most entries one admission transaction lets in: with the replica's write, DynamoDB's limit
+/// of 100 writes per transaction.
+pub const ADMIT_MAX: usize = 99;
+
+/// How many admissions that ran out one advance gives back (one transaction each).
+const LAPSE_MAX: usize = 25;
+
+/// How often an admission is tried again on a replica that moved since it was read.
+const ATTEMPTS: usize = 3;
+
+/// `DROP_ADMISSION_SECONDS` (default 120): how long an admitted buyer may order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Admission(pub Duration);
+
+impl Default for Admission {
+    fn default() -> Self {
+        Self(Duration::from_secs(120))
+    }
+}
+
+impl FromEnv for Admission {
+    fn from_env(env: &mut Env) -> Self {
+        let seconds: u64 = env.parsed_or("DROP_ADMISSION_SECONDS", 120);
+        if seconds == 0 {
+            env.invalid("DROP_ADMISSION_SECONDS", "must be at least 1 second");
+        }
+        Self(Duration::from_secs(seconds))
+    }
+}
+
+pub fn key(ticket_id: &str, user_id: &str) -> String {
+    format!("queue#{ticket_id}#{user_id}")
+}
+
+/// The index partition of a listing's line: its waiting entries in admission order.
+pub fn line_partition(ticket_id: &str) -> String {
+    format!("line#{ticket_id}")
+}
+
+/// The index partition of a listing's admitted entries, by the end of their admission.
+pub fn admitted_partition(ticket_id: &str) -> String {
+    format!("admitted#{ticket_id}")
+}
+
+/// The index sort key of an admission ending at `until` (Unix seconds): zero-padded so that text
+/// order is time order.
+pub fn admitted_sort_key(until: i64, user_id: &str) -> String {
+    format!("{until:012}#{user_id}")
+}
+
+/// The place in line of a buyer who joins before `onSaleAt`: hex HMAC-SHA256 over the buyer id,
+/// keyed with the drop's seed as the tickets context makes it: the 32 bytes that `queueSeed` writes
+/// in hex (not the hex text). A seed that is not hex (none is made so) keys with its text.
+pub fn fair_place(seed: &str, user_id: &str) -> String {
+    let key = hex::decode(seed).unwrap_or_else(|_| seed.as_bytes().to_vec());
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&key)
+        .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
+    mac.update(user_id.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// The place in line of a buyer who joins from `onSaleAt` on: after every pre-sale entry (`~`
+/// sorts after hex digits), in the order of joining (UUIDv7 is time-ordered).
+pub fn late_place() -> String {
+    format!("~{}", uuid::Uuid::now_v7())
+}
+
+/// A buyer's entry in a listing's queue, as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueEntry {
+    pub pk: String,
+    pub entity: String,
+    pub ticket_id: String,
+    pub user_id: String,
+    pub quantity: i64,
+    pub state: QueueState,
+    /// Where in line: the index sort key while waiting.
+    pub place: String,
+    pub joined_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admitted_until: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admitted_until_unix: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<String>,
+    /// Only while waiting (the line) or admitted: the index holds nothing else of the queue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi1pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi1sk: Option<String>,
+}
+
+impl QueueEntry {
+    /// A new entry at the back of the line, or at its fair place before `onSaleAt`.
+    pub fn new(ticket: &TicketReplica, on_sale: i64, user_id: &str, quantity: i64) -> Self {
+        let now = shared::time::now();
+        let place = if now.unix_timestamp() < on_sale {
+            fair_place(ticket.queue_seed.as_deref().unwrap_or_default(), user_id)
+        } else {
+            late_place()
+        };
+        Self {
+            pk: key(&ticket.id, user_id),
+            entity: "queue-entry".to_owned(),
+            ticket_id: ticket.id.clone(),
+            user_id: user_id.to_owned(),
+            quantity,
+            state: QueueState::Waiting,
+            place: place.clone(),
+            joined_at: shared::time::rfc3339(now),
+            admitted_until: None,
+            admitted_until_unix: None,
+            order_id: None,
+            gsi1pk: Some(line_partition(&ticket.id)),
+            gsi1sk: Some(place),
+        }
+    }
+
+    /// Admitted, and the admission has not run out at `now`.
+    pub fn is_admitted_at(&self, now: i64) -> bool {
+        self.state == QueueState::Admitted && self.admitted_until_unix.is_some_and(|t| t >= now)
+    }
+
+    /// Queue entry JSON, as of `now`, given how many entries are `ahead` of a waiting one.
+    pub fn body(&self, ticket: &TicketReplica, ahead: Option<i64>, now: i64) -> QueueEntryBody {
+        let mut state = self.state;
+        if state == QueueState::Waiting && self.quantity > ticket.unsold() {
+            state = QueueState::SoldOut;
+        }
+        if state == QueueState::Admitted && !self.is_admitted_at(now) {
+            // The next advance gives it back; it can no longer be used.
+            state = QueueState::Lapsed;
+        }
+        let position = (state == QueueState::Waiting).then(|| ahead.unwrap_or(0) + 1);
+        let estimated_wait_seconds = position.and_then(|position| estimate(ticket, position, now));
+        QueueEntryBody {
+            ticket_id: TicketId::new(self.ticket_id.clone()),
+            quantity: Quantity(self.quantity),
+            state,
+            position,
+            estimated_wait_seconds,
+            joined_at: self.joined_at.clone(),
+            on_sale_at: ticket.on_sale_at.clone().unwrap_or_default(),
+            admitted_until: self.admitted_until.clone(),
+            order_id: self.order_id.clone().map(OrderId::new),
+        }
+    }
+}
+
+/// Seconds until the entry at `position` is let in, at the pace the queue has kept since
+/// `onSaleAt` (entries admitted over the seconds elapsed); before any admission, only the time
+/// until `onSaleAt` is known.
+pub fn estimate(ticket: &TicketReplica, position: i64, now: i64) -> Option<i64> {
+    let on_sale = ticket.on_sale_unix()?;
+    let until_sale = (on_sale - now).max(0);
+    if ticket.admitted_entries <= 0 {
+        return Some(until_sale);
+    }
+    let elapsed = (now - on_sale).max(1);
+    // position / (admitted / elapsed), rounded up.
+    let wait = (position * elapsed + ticket.admitted_entries - 1) / ticket.admitted_entries;
+    Some(until_sale + wait)
+}
+
+/// What to do with the head of the line.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// Let in, in order: they fit in what is available.
+    pub admit: Vec<usize>,
+    /// Want more than could ever be available again: out of the line.
+    pub sold_out: Vec<usize>,
+}
+
+/// The head entries (in line order) let in from `available`, in strict order: an entry that does
+/// not fit yet stops the admissions, unless it wants more than `unsold` (then it never will).
+pub fn plan(head: &[QueueEntry], available: i64, unsold: i64) -> Plan {
+    let mut plan = Plan::default();
+    let mut left = available;
+    for (n, entry) in head.iter().enumerate() {
+        if entry.quantity > unsold {
+            plan.sold_out.push(n);
+        } else if entry.quantity <= left {
+            left -= entry.quantity;
+            plan.admit.push(n);
+        } else {
+            break;
+        }
+        if plan.admit.len() + plan.sold_out.len() >= ADMIT_MAX {
+            break;
+        }
+    }
+    plan
+}
+
+/// The listings whose queue this instance is advancing: one advance per listing at a time, so
+/// that a crowd of readers does not turn into a crowd of transactions on the replica.
+#[derive(Debug, Default)]
+pub struct Advancing(Mutex<HashSet<String>>);
+
+impl Advancing {
+    /// The listing's turn, unless an advance of it is under way; it ends when the turn is dropped
+    /// (also when the request is abandoned mid-way, past its deadline).
+    fn start(self: &Arc<Self>, ticket_id: &str) -> Option<Turn> {
+        let started = self
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(ticket_id.to_owned());
+        started.then(|| Turn {
+            advancing: Arc::clone(self),
+            ticket_id: ticket_id.to_owned(),
+        })
+    }
+}
+
+/// One listing's advance under way on this instance.
+struct Turn {
+    advancing: Arc<Advancing>,
+    ticket_id: String,
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        self.advancing
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.ticket_id);
+    }
+}
+
+/// What the queue's routes need: the table, sessions, the admission window, and this instance's
+/// advances.
+#[derive(Clone)]
+pub struct Line {
+    pub orders: Orders,
+    pub sessions: Sessions,
+    pub admission: Admission,
+    pub advancing: Arc<Advancing>,
+}
+
+impl FromRef<Line> for Sessions {
+    fn from_ref(state: &Line) -> Self {
+        state.sessions.clone()
+    }
+}
+
+impl Line {
+    pub async fn app(
+        (sessions, (prefix, admission)): (Sessions, (TablePrefix, Admission)),
+    ) -> Self {
+        Self {
+            orders: Orders::connect(&prefix).await,
+            sessions,
+            admission,
+            advancing: Arc::default(),
+        }
+    }
+
+    /// The buyer's entry as it is once the queue has moved on (404 when not in it). `known` is the
+    /// listing and the entry as the caller just read or wrote them: read again only if the queue
+    /// moved.
+    pub async fn entry_body(
+        &self,
+        ticket_id: &str,
+        user_id: &str,
+        known: Option<(TicketReplica, QueueEntry)>,
+    ) -> Result<QueueEntryBody, ApiError> {
+        let now = shared::time::unix_now();
+        // Before sales start nothing is admitted nor lapses: a pre-sale join is a read and a put.
+        let before_sale = known
+            .as_ref()
+            .and_then(|(ticket, _)| ticket.on_sale_unix())
+            .is_some_and(|on_sale| now < on_sale);
+        let moved = if before_sale {
+            false
+        } else {
+            match advance(&self.orders, &self.advancing, ticket_id, self.admission).await {
+                Ok(moved) => moved,
+                Err(err) => {
+                    // The entry can still be shown as it is; the next read advances.
+                    tracing::warn!(ticket = ticket_id, error = %err, "queue not advanced");
+                    true
+                }
+            }
+        };
+        let (ticket, entry) = match known {
+            Some(known) if !moved => known,
+            _ => {
+                let entry = self.orders.entry(ticket_id, user_id).await?;
+                let ticket = self.orders.replica(ticket_id).await?;
+                ticket.zip(entry).ok_or(ApiError::NotFound)?
+            }
+        };
+        let ahead = if entry.state == QueueState::Waiting {
+            Some(self.orders.ahead(ticket_id, &entry.place).await?)
+        } else {
+            None
+        };
+        Ok(entry.body(&ticket, ahead, now))
+    }
+}
+
+/// Moves a listing's queue on, unless this instance is already doing so: lapses admissions that ran
+/// out, then lets in the next entries that fit. Whether anything moved (or might have: another
+/// advance of this instance is under way).
+pub async fn advance(
+    orders: &Orders,
+    advancing: &Arc<Advancing>,
+    ticket_id: &str,
+    admission: Admission,
+) -> Result<bool, ApiError> {
+    let Some(_turn) = advancing.start(ticket_id) else {
+        return Ok(true);
+    };
+    advance_now(orders, ticket_id, admission).await
+}
+
+async fn advance_now(
+    orders: &Orders,
+    ticket_id: &str,
+    admission: Admission,
+) -> Result<bool, ApiError> {
+    let now = shared::time::unix_now();
+    let mut moved = false;
+    for entry in orders.lapsed_admissions(ticket_id, now, LAPSE_MAX).await? {
+        moved |= orders.lapse(&entry, now).await?;
+    }
+    for _ in 0..ATTEMPTS {
+        let Some(ticket) = orders.replica(ticket_id).await? else {
+            return Ok(moved);
+        };
+        let Some(on_sale) = ticket.on_sale_unix() else {
+            return Ok(moved);
+        };
+        if now < on_sale || ticket.available <= 0 {
+            return Ok(moved);
+        }
+        let head = orders.line(ticket_id, ADMIT_MAX).await?;
+        let plan = plan(&head, ticket.available, ticket.unsold());
+        if plan.admit.is_empty() && plan.sold_out.is_empty() {
+            return Ok(moved);
+        }
+        let admit: Vec<&QueueEntry> = plan.admit.iter().map(|&n| &head[n]).collect();
+        let sold_out: Vec<&QueueEntry> = plan.sold_out.iter().map(|&n| &head[n]).collect();
+        let until = shared::time::deadline_after(admission.0);
+        match orders.admit(&ticket, &admit, &sold_out, until).await? {
+            Admitted::Admitted => return Ok(true),
+            // Another instance admitted them, or the replica moved: look again.
+            Admitted::Moved => moved = true,
+        }
+    }
+    Ok(moved)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(quantity: i64) -> QueueEntry {
+        QueueEntry {
+            pk: String::new(),
+            entity: "queue-entry".to_owned(),
+            ticket_id: String::new(),
+            user_id: String::new(),
+            quantity,
+            state: QueueState::Waiting,
+            place: String::new(),
+            joined_at: String::new(),
+            admitted_until: None,
+            admitted_until_unix: None,
+            order_id: None,
+            gsi1pk: None,
+            gsi1sk: None,
+        }
+    }
+
+    #[test]
+    fn admissions_stop_at_the_first_entry_that_does_not_fit_yet() {
+        let head = [entry(2), entry(3), entry(1)];
+        assert_eq!(
+            plan(&head, 4, 10),
+            Plan {
+                admit: vec![0],
+                sold_out: vec![]
+            }
+        );
+    }
+
+    #[test]
+    fn an_entry_wanting_more_than_could_ever_come_back_is_sold_out_and_skipped() {
+        let head = [entry(5), entry(1)];
+        assert_eq!(
+            plan(&head, 2, 3),
+            Plan {
+                admit: vec![1],
+                sold_out: vec![0]
+            }
+        );
+    }
+
+    #[test]
+    fn late_places_sort_after_every_fair_place() {
+        let fair = fair_place("00ff", "someone");
+        assert_eq!(fair.len(), 64);
+        assert!(fair.chars().all(|c| c.is_ascii_hexdigit()));
+        assert!(late_place() > "f".repeat(64));
+    }
+}

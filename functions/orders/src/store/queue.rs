@@ -1,0 +1,342 @@
+//! The queue entries of drops in the orders table ([`crate::queue`]): `queue#<ticket>#<user>`, in
+//! the index partition `line#<ticket>` while waiting and `admitted#<ticket>` while admitted.
+
+use aws_sdk_dynamodb::types::{Select, TransactWriteItem, Update};
+use contract::drops::QueueState;
+use shared::dynamo::{self, INDEX, INDEX_PK, INDEX_SK, Item, PK, Writes};
+use shared::error::ApiError;
+use time::OffsetDateTime;
+
+use super::Orders;
+use crate::order::OrderItem;
+use crate::queue::{self, QueueEntry};
+use crate::replica::{self, TicketReplica};
+
+/// The writes of the queue's transactions, by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Write {
+    /// The replica: capacity held or given back, conditioned on the replica as read.
+    Replica,
+    /// A queue entry's state change, conditioned on the state it was read in.
+    Entry,
+    Order,
+    Outbox,
+    Answer,
+}
+
+/// What joining did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Joined {
+    /// A new entry (or one that replaced a lapsed one, at the back of the line).
+    New,
+    /// The buyer was in the queue already: nothing was written.
+    Existing,
+}
+
+/// What an admission did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admitted {
+    Admitted,
+    /// The replica or an entry moved since they were read: nothing was written.
+    Moved,
+}
+
+/// What placing an admitted buyer's order did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlacedAdmitted {
+    /// The order exists, on the tickets its admission held.
+    Held,
+    /// The entry is not (or no longer) admitted for this quantity: nothing was written.
+    NotAdmitted,
+    /// The `Idempotency-Key` claim is no longer this request's: its answer is the answer.
+    KeyTaken,
+}
+
+impl Orders {
+    pub async fn entry(
+        &self,
+        ticket_id: &str,
+        user_id: &str,
+    ) -> Result<Option<QueueEntry>, ApiError> {
+        self.0.get(queue::key(ticket_id, user_id)).await
+    }
+
+    /// Puts a new entry, unless the buyer has one that has not lapsed: one conditional put, the
+    /// only write of a join.
+    pub async fn join(&self, entry: &QueueEntry) -> Result<Joined, ApiError> {
+        let put = self
+            .0
+            .client()
+            .put_item()
+            .table_name(self.0.table())
+            .set_item(Some(dynamo::item_of(entry)?))
+            .condition_expression("attribute_not_exists(#pk) OR #state = :lapsed")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":lapsed", dynamo::s(QueueState::Lapsed.as_str()))
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(Joined::New),
+            Err(err) if dynamo::is_condition_failure(&err) => Ok(Joined::Existing),
+            Err(err) => Err(dynamo::sdk_error(err)),
+        }
+    }
+
+    /// The first `limit` waiting entries of a listing's line, in admission order.
+    pub async fn line(&self, ticket_id: &str, limit: usize) -> Result<Vec<QueueEntry>, ApiError> {
+        let output = self
+            .0
+            .client()
+            .query()
+            .table_name(self.0.table())
+            .index_name(INDEX)
+            .key_condition_expression("#ipk = :partition")
+            .expression_attribute_names("#ipk", INDEX_PK)
+            .expression_attribute_values(":partition", dynamo::s(queue::line_partition(ticket_id)))
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(dynamo::sdk_error)?;
+        entries(output.items.unwrap_or_default())
+    }
+
+    /// How many entries wait ahead of `place` in a listing's line: a count of the index's keys
+    /// before it (DynamoDB reads them, 1 MB a page, and returns only the count).
+    pub async fn ahead(&self, ticket_id: &str, place: &str) -> Result<i64, ApiError> {
+        let mut count = 0;
+        let mut start = None;
+        loop {
+            let output = self
+                .0
+                .client()
+                .query()
+                .table_name(self.0.table())
+                .index_name(INDEX)
+                .key_condition_expression("#ipk = :partition AND #isk < :place")
+                .expression_attribute_names("#ipk", INDEX_PK)
+                .expression_attribute_names("#isk", INDEX_SK)
+                .expression_attribute_values(
+                    ":partition",
+                    dynamo::s(queue::line_partition(ticket_id)),
+                )
+                .expression_attribute_values(":place", dynamo::s(place))
+                .select(Select::Count)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(dynamo::sdk_error)?;
+            count += i64::from(output.count);
+            match output.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(count),
+            }
+        }
+    }
+
+    /// Up to `limit` admitted entries of a listing whose admission ended before `now`.
+    pub async fn lapsed_admissions(
+        &self,
+        ticket_id: &str,
+        now: i64,
+        limit: usize,
+    ) -> Result<Vec<QueueEntry>, ApiError> {
+        let output = self
+            .0
+            .client()
+            .query()
+            .table_name(self.0.table())
+            .index_name(INDEX)
+            .key_condition_expression("#ipk = :partition AND #isk < :now")
+            .expression_attribute_names("#ipk", INDEX_PK)
+            .expression_attribute_names("#isk", INDEX_SK)
+            .expression_attribute_values(
+                ":partition",
+                dynamo::s(queue::admitted_partition(ticket_id)),
+            )
+            .expression_attribute_values(":now", dynamo::s(format!("{now:012}")))
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(dynamo::sdk_error)?;
+        entries(output.items.unwrap_or_default())
+    }
+
+    /// Ends an admission that ran out unused: the entry becomes `lapsed` (only if it is still
+    /// admitted and its time is up at `now`, so an order in time wins) and its capacity goes back
+    /// to the replica, in one transaction. Whether it lapsed.
+    pub async fn lapse(&self, entry: &QueueEntry, now: i64) -> Result<bool, ApiError> {
+        let update = Update::builder()
+            .table_name(self.0.table())
+            .key(PK, dynamo::s(entry.pk.clone()))
+            .update_expression("SET #state = :lapsed REMOVE gsi1pk, gsi1sk")
+            .condition_expression("#state = :admitted AND admittedUntilUnix < :now")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":lapsed", dynamo::s(QueueState::Lapsed.as_str()))
+            .expression_attribute_values(":admitted", dynamo::s(QueueState::Admitted.as_str()))
+            .expression_attribute_values(":now", dynamo::n(now))
+            .build()
+            .map_err(ApiError::internal)?;
+        let mut writes = Writes::new();
+        writes
+            .add(
+                Write::Entry,
+                TransactWriteItem::builder().update(update).build(),
+            )
+            .add(
+                Write::Replica,
+                self.adjust(&entry.ticket_id, entry.quantity, false)?,
+            );
+        match writes.commit(self.0.client()).await? {
+            Ok(()) => Ok(true),
+            Err(refused) if refused.failed(Write::Entry) => Ok(false),
+            Err(refused) => Err(ApiError::internal(format!(
+                "lapse refused: {:?}",
+                refused.failures()
+            ))),
+        }
+    }
+
+    /// Lets `admit` in until `until` and takes `sold_out` out of the line, in one transaction: the
+    /// replica gives the admitted quantity (only if it is still as read: version, `available`,
+    /// `sold`), and each entry moves only if it is still waiting.
+    pub async fn admit(
+        &self,
+        ticket: &TicketReplica,
+        admit: &[&QueueEntry],
+        sold_out: &[&QueueEntry],
+        until: OffsetDateTime,
+    ) -> Result<Admitted, ApiError> {
+        let total: i64 = admit.iter().map(|entry| entry.quantity).sum();
+        let replica = Update::builder()
+            .table_name(self.0.table())
+            .key(PK, dynamo::s(replica::key(&ticket.id)))
+            .update_expression(
+                "SET available = available - :total, reserved = reserved + :total, \
+                 admittedEntries = if_not_exists(admittedEntries, :zero) + :count",
+            )
+            .condition_expression(
+                "version = :version AND available = :available \
+                 AND (attribute_not_exists(sold) OR sold = :sold)",
+            )
+            .expression_attribute_values(":total", dynamo::n(total))
+            .expression_attribute_values(":zero", dynamo::n(0))
+            .expression_attribute_values(":count", dynamo::n(admit.len() as i64))
+            .expression_attribute_values(":version", dynamo::n(ticket.version))
+            .expression_attribute_values(":available", dynamo::n(ticket.available))
+            .expression_attribute_values(":sold", dynamo::n(ticket.sold))
+            .build()
+            .map_err(ApiError::internal)?;
+        let mut writes = Writes::new();
+        writes.add(
+            Write::Replica,
+            TransactWriteItem::builder().update(replica).build(),
+        );
+        let until_unix = until.unix_timestamp();
+        let until_text = shared::time::rfc3339(until);
+        for entry in admit {
+            let update = Update::builder()
+                .table_name(self.0.table())
+                .key(PK, dynamo::s(entry.pk.clone()))
+                .update_expression(
+                    "SET #state = :admitted, admittedUntil = :until, \
+                     admittedUntilUnix = :untilUnix, gsi1pk = :ipk, gsi1sk = :isk",
+                )
+                .condition_expression("#state = :waiting")
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_values(":admitted", dynamo::s(QueueState::Admitted.as_str()))
+                .expression_attribute_values(":waiting", dynamo::s(QueueState::Waiting.as_str()))
+                .expression_attribute_values(":until", dynamo::s(until_text.clone()))
+                .expression_attribute_values(":untilUnix", dynamo::n(until_unix))
+                .expression_attribute_values(
+                    ":ipk",
+                    dynamo::s(queue::admitted_partition(&entry.ticket_id)),
+                )
+                .expression_attribute_values(
+                    ":isk",
+                    dynamo::s(queue::admitted_sort_key(until_unix, &entry.user_id)),
+                )
+                .build()
+                .map_err(ApiError::internal)?;
+            writes.add(
+                Write::Entry,
+                TransactWriteItem::builder().update(update).build(),
+            );
+        }
+        for entry in sold_out {
+            let update = Update::builder()
+                .table_name(self.0.table())
+                .key(PK, dynamo::s(entry.pk.clone()))
+                .update_expression("SET #state = :soldOut REMOVE gsi1pk, gsi1sk")
+                .condition_expression("#state = :waiting")
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_values(":soldOut", dynamo::s(QueueState::SoldOut.as_str()))
+                .expression_attribute_values(":waiting", dynamo::s(QueueState::Waiting.as_str()))
+                .build()
+                .map_err(ApiError::internal)?;
+            writes.add(
+                Write::Entry,
+                TransactWriteItem::builder().update(update).build(),
+            );
+        }
+        Ok(match writes.commit(self.0.client()).await? {
+            Ok(()) => Admitted::Admitted,
+            Err(_) => Admitted::Moved,
+        })
+    }
+
+    /// Places an admitted buyer's order on the tickets the admission holds: the order, its event,
+    /// the key's answer, and the entry marked `ordered` (only while admitted, in time, for at least
+    /// this quantity), in one transaction. An order for fewer than admitted gives the rest back.
+    pub async fn place_admitted(
+        &self,
+        order: &OrderItem,
+        entry: &QueueEntry,
+        event: TransactWriteItem,
+        answer: Option<TransactWriteItem>,
+    ) -> Result<PlacedAdmitted, ApiError> {
+        let quantity = order.quantity.get();
+        let update = Update::builder()
+            .table_name(self.0.table())
+            .key(PK, dynamo::s(entry.pk.clone()))
+            .update_expression("SET #state = :ordered, orderId = :order REMOVE gsi1pk, gsi1sk")
+            .condition_expression("#state = :admitted AND admittedUntilUnix >= :now")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":ordered", dynamo::s(QueueState::Ordered.as_str()))
+            .expression_attribute_values(":order", dynamo::s(order.id.as_str()))
+            .expression_attribute_values(":admitted", dynamo::s(QueueState::Admitted.as_str()))
+            .expression_attribute_values(":now", dynamo::n(shared::time::unix_now()))
+            .build()
+            .map_err(ApiError::internal)?;
+        let mut writes = Writes::new();
+        writes
+            .add(
+                Write::Entry,
+                TransactWriteItem::builder().update(update).build(),
+            )
+            .add(Write::Order, self.insert(order)?)
+            .add(Write::Outbox, event);
+        if let Some(answer) = answer {
+            writes.add(Write::Answer, answer);
+        }
+        if entry.quantity > quantity {
+            writes.add(
+                Write::Replica,
+                self.adjust(&entry.ticket_id, entry.quantity - quantity, false)?,
+            );
+        }
+        match writes.commit(self.0.client()).await? {
+            Ok(()) => Ok(PlacedAdmitted::Held),
+            Err(refused) if refused.failed(Write::Answer) => Ok(PlacedAdmitted::KeyTaken),
+            Err(refused) if refused.failed(Write::Entry) => Ok(PlacedAdmitted::NotAdmitted),
+            Err(refused) => Err(ApiError::internal(format!(
+                "admitted order refused: {:?}",
+                refused.failures()
+            ))),
+        }
+    }
+}
+
+fn entries(items: Vec<Item>) -> Result<Vec<QueueEntry>, ApiError> {
+    items.into_iter().map(dynamo::parse_item).collect()
+}

@@ -1,0 +1,265 @@
+//! Resale of passes against DynamoDB Local and NATS: `resell-pass` on this context's copy of
+//! passes, and `track-passes` taking a resale listing off sale when its pass is used first.
+
+mod support;
+
+use contract::passes::{
+    PassCheckedInData, PassId, PassIssuedData, PassRevokedData, types as pass_types,
+};
+use contract::{Cents, OrderId, TicketId, UserId};
+use serde_json::{Value, json};
+use shared::events::{CloudEvent, types};
+use shared::testing::{self, authed_json, json_body};
+use support::TestApp;
+use tickets::resale::{TrackState, track_router};
+
+fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+struct Resale {
+    app: TestApp,
+}
+
+impl Resale {
+    async fn start() -> Self {
+        Self {
+            app: TestApp::start().await,
+        }
+    }
+
+    async fn track(&self, kind: &str, data: &impl contract::events::Payload) -> u16 {
+        let router = track_router(TrackState {
+            tickets: self.app.state.tickets.clone(),
+            outbox: self.app.state.outbox.clone(),
+        });
+        let event = CloudEvent::of("test", kind, "pass", data).expect("event");
+        testing::deliver(router, &event).await
+    }
+
+    /// A pass of `holder`'s, bought from `ticket` at `cents`, copied here: its id.
+    async fn issued(&self, holder: &str, ticket: &str, cents: i64) -> String {
+        let id = uuid::Uuid::new_v4().to_string();
+        let data = PassIssuedData {
+            id: PassId::new(id.clone()),
+            order_id: OrderId::new(new_id()),
+            ticket_id: TicketId::from(ticket),
+            user_id: UserId::from(holder),
+            seat: 1,
+            of: 1,
+            price: Some(Cents(cents)),
+        };
+        assert_eq!(self.track(pass_types::PASS_ISSUED, &data).await, 204);
+        id
+    }
+
+    async fn checked_in(&self, pass: &str) -> u16 {
+        let data = PassCheckedInData {
+            id: PassId::from(pass),
+            order_id: OrderId::new(new_id()),
+            ticket_id: TicketId::new(new_id()),
+            checked_in_at: "2026-11-24T19:42:00Z".to_owned(),
+        };
+        self.track(pass_types::PASS_CHECKED_IN, &data).await
+    }
+
+    async fn resell(&self, bearer: &str, pass: &str, price: Value) -> (u16, Value) {
+        let router = shared::routing::finish(tickets::resale::router(self.app.state.clone()));
+        let response = testing::send(
+            &router,
+            authed_json(
+                "POST",
+                &format!("/api/passes/{pass}/resale"),
+                bearer,
+                &json!({"price": price}),
+            ),
+        )
+        .await;
+        (response.status().as_u16(), json_body(response).await)
+    }
+}
+
+#[tokio::test]
+async fn the_holder_lists_a_pass_once_at_most_at_its_price_with_the_event_s_details() {
+    let resale = Resale::start().await;
+    let (_, organiser) = resale.app.user("organiser");
+    let (holder, bearer) = resale.app.user("holder");
+    let original = resale
+        .app
+        .send(authed_json(
+            "POST",
+            "/api/tickets",
+            &organiser,
+            &json!({"title": "Concert", "price": 20, "quantity": 10, "venue": "Paradiso",
+                    "startsAt": "2027-03-01T20:00:00Z"}),
+        ))
+        .await;
+    let original = json_body(original).await;
+    let ticket = original["id"].as_str().expect("id");
+    let pass = resale.issued(&holder, ticket, 2000).await;
+
+    let (status, body) = resale.resell(&bearer, &pass, json!(20.01)).await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        body,
+        json!({"errors": [{"field": "price",
+            "message": "Resale price must be at most the original price"}]})
+    );
+
+    let (status, listing) = resale.resell(&bearer, &pass, json!("18.50")).await;
+    assert_eq!(status, 201, "{listing}");
+    assert_eq!(listing["quantity"], 1);
+    assert_eq!(listing["price"], json!(18.5));
+    assert_eq!(listing["resaleOf"], pass.as_str());
+    assert_eq!(listing["userId"], holder.as_str());
+    assert_eq!(listing["title"], "Concert");
+    assert_eq!(listing["venue"], "Paradiso");
+    assert_eq!(listing["startsAt"], "2027-03-01T20:00:00Z");
+    let created = resale.app.store.events.events(types::TICKET_CREATED).await;
+    let announced = created
+        .iter()
+        .find(|e| e.data["id"] == listing["id"])
+        .expect("announced");
+    assert_eq!(announced.data["resaleOf"], pass.as_str());
+    assert_eq!(announced.source, "/ticketing/resell-pass");
+
+    // A retry lists nothing new: it gets the live listing.
+    let (status, again) = resale.resell(&bearer, &pass, json!(18.5)).await;
+    assert_eq!(status, 200);
+    assert_eq!(again, listing);
+    assert_eq!(
+        resale
+            .app
+            .store
+            .events
+            .events(types::TICKET_CREATED)
+            .await
+            .len(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn only_the_holder_of_a_valid_known_pass_resells_it() {
+    let resale = Resale::start().await;
+    let (_, organiser) = resale.app.user("organiser");
+    let (holder, bearer) = resale.app.user("holder");
+    let (_, stranger) = resale.app.user("stranger");
+    let ticket = resale.app.list(&organiser, "Concert", 5).await;
+    let pass = resale
+        .issued(&holder, ticket["id"].as_str().expect("id"), 2000)
+        .await;
+    let (status, _) = resale.resell(&stranger, &pass, json!(10)).await;
+    assert_eq!(status, 403);
+    let (status, _) = resale.resell(&bearer, &new_id(), json!(10)).await;
+    assert_eq!(status, 404);
+    let (status, _) = resale.resell(&bearer, &pass, json!(0)).await;
+    assert_eq!(status, 400);
+
+    assert_eq!(resale.checked_in(&pass).await, 204);
+    let (status, body) = resale.resell(&bearer, &pass, json!(10)).await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        body,
+        json!({"errors": [{"message": "Only a valid pass can be resold"}]})
+    );
+}
+
+#[tokio::test]
+async fn checking_the_old_pass_in_takes_its_resale_listing_off_sale() {
+    let resale = Resale::start().await;
+    let (_, organiser) = resale.app.user("organiser");
+    let (holder, bearer) = resale.app.user("holder");
+    let ticket = resale.app.list(&organiser, "Concert", 5).await;
+    let pass = resale
+        .issued(&holder, ticket["id"].as_str().expect("id"), 2000)
+        .await;
+    let (_, listing) = resale.resell(&bearer, &pass, json!(15)).await;
+    let id = listing["id"].as_str().expect("id");
+
+    assert_eq!(resale.checked_in(&pass).await, 204);
+    let shown = resale.app.show(id).await;
+    assert_eq!(shown["available"], 0);
+    assert_eq!(shown["quantity"], 0);
+    let updates = resale.app.store.events.events(types::TICKET_UPDATED).await;
+    assert_eq!(updates.len(), 1);
+    assert_eq!(updates[0].data["quantity"], 0);
+    assert_eq!(updates[0].source, "/ticketing/track-passes");
+    // Delivered again, it changes nothing.
+    assert_eq!(resale.checked_in(&pass).await, 204);
+    assert_eq!(
+        resale
+            .app
+            .store
+            .events
+            .events(types::TICKET_UPDATED)
+            .await
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_held_resale_listing_is_taken_off_sale_once_the_hold_ends() {
+    let resale = Resale::start().await;
+    let (_, organiser) = resale.app.user("organiser");
+    let (holder, bearer) = resale.app.user("holder");
+    let ticket = resale.app.list(&organiser, "Concert", 5).await;
+    let pass = resale
+        .issued(&holder, ticket["id"].as_str().expect("id"), 2000)
+        .await;
+    let (_, listing) = resale.resell(&bearer, &pass, json!(15)).await;
+    let id = listing["id"].as_str().expect("id");
+    let order = new_id();
+    assert_eq!(
+        resale
+            .app
+            .order_event(types::ORDER_CREATED, &order, id, 1)
+            .await,
+        204
+    );
+    assert_eq!(resale.checked_in(&pass).await, 409, "retried while held");
+    assert_eq!(
+        resale
+            .app
+            .order_event(types::ORDER_CANCELLED, &order, id, 1)
+            .await,
+        204
+    );
+    assert_eq!(resale.checked_in(&pass).await, 204);
+    assert_eq!(resale.app.show(id).await["available"], 0);
+}
+
+#[tokio::test]
+async fn a_withdrawn_resale_listing_frees_the_pass_to_be_listed_again() {
+    let resale = Resale::start().await;
+    let (_, organiser) = resale.app.user("organiser");
+    let (holder, bearer) = resale.app.user("holder");
+    let ticket = resale.app.list(&organiser, "Concert", 5).await;
+    let pass = resale
+        .issued(&holder, ticket["id"].as_str().expect("id"), 2000)
+        .await;
+    let (_, first) = resale.resell(&bearer, &pass, json!(15)).await;
+    let response = resale
+        .app
+        .send(testing::authed_empty(
+            "DELETE",
+            &format!("/api/tickets/{}", first["id"].as_str().expect("id")),
+            &bearer,
+        ))
+        .await;
+    assert_eq!(response.status(), 200);
+    let (status, second) = resale.resell(&bearer, &pass, json!(12)).await;
+    assert_eq!(status, 201);
+    assert_ne!(second["id"], first["id"]);
+    let revoked = PassRevokedData {
+        id: PassId::new(pass.clone()),
+        order_id: OrderId::new(new_id()),
+        ticket_id: TicketId::new(new_id()),
+    };
+    assert_eq!(resale.track(pass_types::PASS_REVOKED, &revoked).await, 204);
+    assert_eq!(
+        resale.app.show(second["id"].as_str().expect("id")).await["available"],
+        0
+    );
+}
