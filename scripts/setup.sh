@@ -14,6 +14,8 @@ command -v nginx >/dev/null 2>&1 || missing+=(nginx)
 # scripts/setup-tools.sh, from `make test`, `make images`, `make deploy`, `make check-manifests`.)
 # Headless chromium runs the storefront's browser test.
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+# zbarimg (zbar-tools) reads the pass's QR code back out of the browser test's screenshot.
+command -v zbarimg >/dev/null 2>&1 || missing+=(zbar-tools)
 if ((${#missing[@]})); then
   log "installing ${missing[*]} (apt-get)"
   sudo_cmd=()

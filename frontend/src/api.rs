@@ -33,6 +33,8 @@ impl Problem {
 pub struct Failure {
     pub status: u16,
     pub problems: Vec<Problem>,
+    /// A 503's `Retry-After`, in seconds: how long the server asks clients to wait.
+    pub retry_after: Option<u32>,
 }
 
 impl Failure {
@@ -40,6 +42,7 @@ impl Failure {
         Self {
             status: 0,
             problems: vec![Problem::general(message)],
+            retry_after: None,
         }
     }
 
@@ -112,11 +115,27 @@ impl<'a> Call<'a> {
             .map_err(|_| Failure {
                 status,
                 problems: problems_from(status, ""),
+                retry_after: None,
             })
     }
 
     /// Sends the call; a 2xx answer gives its status and body text, anything else a [`Failure`].
     pub async fn send(self, api_base: &str) -> Result<Reply, Failure> {
+        let reply = self.answer(api_base).await?;
+        if (200..300).contains(&reply.status) {
+            Ok(reply)
+        } else {
+            Err(Failure {
+                status: reply.status,
+                problems: problems_from(reply.status, &reply.text),
+                retry_after: reply.retry_after,
+            })
+        }
+    }
+
+    /// Sends the call and gives whatever status and body came back; only a missing answer fails.
+    /// For routes whose refusals carry more than messages (a 409 check-in names the earlier one).
+    pub async fn answer(self, api_base: &str) -> Result<Reply, Failure> {
         let url = format!("{}{}", api_base.trim_end_matches('/'), self.path);
         let init = RequestInit::new();
         init.set_method(self.method);
@@ -146,6 +165,13 @@ impl<'a> Call<'a> {
             .ok()
             .flatten()
             .and_then(|link| next_cursor(&link));
+        // Only the delay-seconds form: the functions and NGINX send nothing else.
+        let retry_after = response
+            .headers()
+            .get("Retry-After")
+            .ok()
+            .flatten()
+            .and_then(|seconds| seconds.trim().parse().ok());
         let text = match response.text() {
             Ok(promise) => JsFuture::from(promise)
                 .await
@@ -154,14 +180,12 @@ impl<'a> Call<'a> {
                 .unwrap_or_default(),
             Err(_) => String::new(),
         };
-        if (200..300).contains(&status) {
-            Ok(Reply { status, text, next })
-        } else {
-            Err(Failure {
-                status,
-                problems: problems_from(status, &text),
-            })
-        }
+        Ok(Reply {
+            status,
+            text,
+            next,
+            retry_after,
+        })
     }
 }
 
@@ -175,6 +199,7 @@ pub struct Reply {
     pub status: u16,
     pub text: String,
     pub next: Option<String>,
+    pub retry_after: Option<u32>,
 }
 
 /// The `after` cursor of a `Link: <…?limit=N&after=C>; rel="next"` header, as sent (still encoded).

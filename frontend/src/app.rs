@@ -6,7 +6,7 @@ use sycamore_router::{HistoryIntegration, Route, Router};
 
 use crate::config::Config;
 use crate::forms::Alert;
-use crate::pages::{auth, home, orders, tickets};
+use crate::pages::{auth, checkin, home, orders, passes, queue, tickets};
 use crate::session::Session;
 
 #[derive(Route, Clone, PartialEq)]
@@ -23,10 +23,18 @@ enum Page {
     Sell,
     #[to("/tickets/<id>")]
     Ticket { id: String },
+    #[to("/tickets/<id>/queue")]
+    Queue { id: String },
     #[to("/orders")]
     Orders,
     #[to("/orders/<id>")]
     Order { id: String },
+    #[to("/passes")]
+    Passes,
+    #[to("/passes/<id>")]
+    Pass { id: String },
+    #[to("/checkin")]
+    CheckIn,
     #[not_found]
     NotFound,
 }
@@ -76,8 +84,12 @@ fn Shell(config: &'static Config) -> View {
                             Page::SignOut => view! { auth::SignOut() },
                             Page::Sell => view! { tickets::Sell() },
                             Page::Ticket { id } => view! { tickets::Show(id=id) },
+                            Page::Queue { id } => view! { queue::Queue(id=id) },
                             Page::Orders => view! { orders::List() },
                             Page::Order { id } => view! { orders::Show(id=id) },
+                            Page::Passes => view! { passes::List() },
+                            Page::Pass { id } => view! { passes::Show(id=id) },
+                            Page::CheckIn => view! { checkin::CheckIn() },
                             Page::NotFound => view! {
                                 h1 { "Page not found" }
                                 p { a(href="/") { "Back to the tickets" } }
@@ -103,6 +115,8 @@ fn Header() -> View {
                     view! {
                         a(href="/tickets/new") { "Sell Tickets" }
                         a(href="/orders") { "My Orders" }
+                        a(href="/passes") { "My Tickets" }
+                        a(href="/checkin") { "Check-in" }
                         a(href="/auth/signout") { "Sign Out" }
                     }
                 } else {

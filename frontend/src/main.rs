@@ -10,6 +10,7 @@ mod pages;
 mod session;
 mod stripe;
 mod timer;
+mod when;
 
 fn main() {
     sycamore::render(app::App);

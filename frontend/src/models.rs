@@ -4,6 +4,7 @@
 pub use contract::api::{
     OrderBody as Order, PaymentBody as Payment, TicketBody as Ticket, UserBody as User,
 };
+pub use contract::passes::{PassBody as Pass, PassStatus};
 pub use contract::{OrderStatus, PaymentStatus};
 
 /// Still waiting for money: the only state in which the order page offers the card form.

@@ -50,3 +50,40 @@ pub fn parse_millis(rfc3339: &str) -> Option<f64> {
     let millis = js_sys::Date::parse(rfc3339);
     (!millis.is_nan()).then_some(millis)
 }
+
+/// Whole seconds from `now` (milliseconds since the epoch) until an RFC 3339 time, never below 0;
+/// `None` when the browser cannot read the time.
+pub fn seconds_until(rfc3339: &str, now: f64) -> Option<i64> {
+    parse_millis(rfc3339).map(|at| ((at - now) / 1000.0).ceil().max(0.0) as i64)
+}
+
+/// A remaining time as people read a countdown: `04:07` under an hour, `02:14:09` under a day,
+/// `3 days 02:14:09` beyond.
+pub fn remaining(seconds: i64) -> String {
+    let seconds = seconds.max(0);
+    let (days, rest) = (seconds / 86_400, seconds % 86_400);
+    let (hours, minutes, secs) = (rest / 3_600, rest % 3_600 / 60, rest % 60);
+    match (days, hours) {
+        (0, 0) => format!("{minutes:02}:{secs:02}"),
+        (0, _) => format!("{hours:02}:{minutes:02}:{secs:02}"),
+        (1, _) => format!("1 day {hours:02}:{minutes:02}:{secs:02}"),
+        _ => format!("{days} days {hours:02}:{minutes:02}:{secs:02}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::remaining;
+
+    #[test]
+    fn remaining_times_read_as_minutes_then_hours_then_days() {
+        assert_eq!(remaining(0), "00:00");
+        assert_eq!(remaining(-5), "00:00");
+        assert_eq!(remaining(247), "04:07");
+        assert_eq!(remaining(3_599), "59:59");
+        assert_eq!(remaining(3_600), "01:00:00");
+        assert_eq!(remaining(8_049), "02:14:09");
+        assert_eq!(remaining(86_400 + 61), "1 day 00:01:01");
+        assert_eq!(remaining(3 * 86_400 + 8_049), "3 days 02:14:09");
+    }
+}

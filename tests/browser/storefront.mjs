@@ -134,7 +134,7 @@ try {
   await page.getByLabel("Quantity").fill("1");
   await page.getByRole("button", { name: "Purchase" }).click();
   await page.waitForURL(/\/orders\/[^/]+$/, { timeout });
-  const countdown = page.getByText(/Time left to pay: \d+ seconds/);
+  const countdown = page.getByText(/Time left to pay: \d\d:\d\d/);
   await countdown.waitFor({ timeout });
   const first = await countdown.innerText();
   await page.waitForTimeout(1_500);

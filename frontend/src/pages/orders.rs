@@ -8,8 +8,9 @@ use sycamore_router::navigate;
 use crate::api::{Call, Problem};
 use crate::config::Config;
 use crate::forms::{Alert, Sending};
-use crate::models::{self, Order, OrderStatus, Payment, PaymentStatus};
+use crate::models::{self, Order, OrderStatus, Payment, PaymentStatus, Ticket};
 use crate::money;
+use crate::pages::tickets::event_facts;
 use crate::session::require_user;
 use crate::stripe::CardForm;
 use crate::timer;
@@ -31,6 +32,9 @@ pub fn Show(id: String) -> View {
     let config = use_context::<&'static Config>();
     let session = require_user();
     let order = create_signal(None::<Order>);
+    // The listing as it is now, for where and when the event is (the order keeps only its title
+    // and price); an extra the page does without when it cannot be read.
+    let listing = create_signal(None::<Ticket>);
     let problems = create_signal(Vec::<Problem>::new());
     let now = create_signal(timer::now_millis());
     timer::every(1_000, move || now.set(timer::now_millis()));
@@ -40,7 +44,15 @@ pub fn Show(id: String) -> View {
         let path = path.clone();
         spawn_local_scoped(async move {
             match Call::get(path).json::<Order>(&config.api_base).await {
-                Ok(answer) => order.set(Some(answer.body)),
+                Ok(answer) => {
+                    let ticket = format!("/tickets/{}", answer.body.ticket.id);
+                    order.set(Some(answer.body));
+                    if listing.with_untracked(Option::is_none)
+                        && let Ok(found) = Call::get(ticket).json::<Ticket>(&config.api_base).await
+                    {
+                        listing.set(Some(found.body));
+                    }
+                }
                 Err(failure) => problems.set(failure.problems),
             }
         });
@@ -85,6 +97,10 @@ pub fn Show(id: String) -> View {
             Some(current) => view! {
                 h1 { "Order for " (current.ticket.title.clone()) }
                 dl(class="facts") {
+                    (match listing.get_clone() {
+                        Some(ticket) => event_facts(ticket.venue, ticket.starts_at),
+                        None => view! {},
+                    })
                     dt { "Tickets" } dd { (current.quantity.get()) }
                     dt { "Price each" } dd { (money::display(current.ticket.price)) }
                     dt { "Total" } dd { (money::display(current.total)) }
@@ -95,7 +111,7 @@ pub fn Show(id: String) -> View {
         (if open() {
             match seconds_left() {
                 Some(left) if left > 0 => view! {
-                    p(class="countdown", role="timer") { "Time left to pay: " (left) " seconds" }
+                    p(class="countdown", role="timer") { "Time left to pay: " (timer::remaining(left)) }
                 },
                 _ => view! { p(class="expired") { "Order Expired" } },
             }
@@ -237,6 +253,7 @@ pub fn List() -> View {
                     th(scope="col") { "Ticket" }
                     th(scope="col") { "Quantity" }
                     th(scope="col") { "Status" }
+                    th(scope="col") { span(class="visually-hidden") { "Passes" } }
                 }
             }
             tbody {
@@ -248,6 +265,13 @@ pub fn List() -> View {
                             td { a(href=format!("/orders/{}", order.id)) { (order.ticket.title.clone()) } }
                             td { (order.quantity.get()) }
                             td(class="status") { (order.status.as_str()) }
+                            td {
+                                (if order.status == OrderStatus::Complete {
+                                    view! { a(href="/passes") { "Show tickets" } }
+                                } else {
+                                    view! {}
+                                })
+                            }
                         }
                     },
                 )

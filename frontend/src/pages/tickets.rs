@@ -10,7 +10,9 @@ use crate::config::Config;
 use crate::forms::{Alert, Field, Sending, field_message};
 use crate::models::{Order, Ticket};
 use crate::money;
+use crate::pages::drop;
 use crate::session::{Session, require_user};
+use crate::when;
 
 #[component]
 pub fn Sell() -> View {
@@ -19,8 +21,20 @@ pub fn Sell() -> View {
     let title = create_signal(String::new());
     let price = create_signal(String::new());
     let quantity = create_signal("1".to_owned());
+    let venue = create_signal(String::new());
+    let starts_at = create_signal(String::new());
+    let on_sale_at = create_signal(String::new());
     let sending = Sending::new();
     let (problems, busy) = (sending.problems, sending.busy);
+    let starts_label = match when::zone_name() {
+        Some(zone) => format!("Starts at (optional, your time: {zone})"),
+        None => "Starts at (optional, your local time)".to_owned(),
+    };
+    // The field holds the browser's wall clock; the API gets it as UTC (`when::local_input_to_utc`).
+    let on_sale_label = match when::zone_name() {
+        Some(zone) => format!("On sale at (optional: makes it a drop; your time: {zone})"),
+        None => "On sale at (optional: makes it a drop; your local time)".to_owned(),
+    };
 
     let submit = move |event: web_sys::SubmitEvent| {
         event.prevent_default();
@@ -33,9 +47,9 @@ pub fn Sell() -> View {
             title: title.get_clone(),
             price: Entered::Text(price.get_clone().trim().to_owned()),
             quantity: Some(Entered::typed(&quantity.get_clone())),
-            venue: None,
-            starts_at: None,
-            on_sale_at: None,
+            venue: Some(venue.get_clone().trim().to_owned()).filter(|v| !v.is_empty()),
+            starts_at: when::local_input_to_utc(&starts_at.get_clone()),
+            on_sale_at: when::local_input_to_utc(&on_sale_at.get_clone()),
         };
         let api = config.api_base.clone();
         spawn_local_scoped(async move {
@@ -49,6 +63,8 @@ pub fn Sell() -> View {
     view! {
         h1 { "Sell Tickets" }
         (if session.user.with(Option::is_some) {
+            let starts_label = starts_label.clone();
+            let on_sale_label = on_sale_label.clone();
             view! {
                 form(class="form", on:submit=submit, novalidate=true) {
                     Field(label="Title", name="title", kind="text", autocomplete="off",
@@ -65,6 +81,31 @@ pub fn Sell() -> View {
                     }
                     Field(label="Quantity", name="quantity", kind="number", autocomplete="off",
                         value=quantity, problems=problems)
+                    fieldset(class="event") {
+                        legend { "The event" }
+                        Field(label="Venue (optional)", name="venue", kind="text",
+                            autocomplete="off", value=venue, problems=problems)
+                        div(class="field") {
+                            label(r#for="startsAt") { (starts_label.clone()) }
+                            input(id="startsAt", name="startsAt", r#type="datetime-local",
+                                aria-describedby="startsAt-error",
+                                aria-invalid=move || field_message(problems, "startsAt").is_some().to_string(),
+                                bind:value=starts_at)
+                            p(class="field-error", id="startsAt-error") {
+                                (field_message(problems, "startsAt").unwrap_or_default())
+                            }
+                        }
+                    }
+                    div(class="field") {
+                        label(r#for="onSaleAt") { (on_sale_label.clone()) }
+                        input(id="onSaleAt", name="onSaleAt", r#type="datetime-local",
+                            aria-describedby="onSaleAt-error",
+                            aria-invalid=move || field_message(problems, "onSaleAt").is_some().to_string(),
+                            bind:value=on_sale_at)
+                        p(class="field-error", id="onSaleAt-error") {
+                            (field_message(problems, "onSaleAt").unwrap_or_default())
+                        }
+                    }
                     Alert(problems=problems)
                     button(r#type="submit", disabled=move || busy.get()) { "Submit" }
                 }
@@ -76,7 +117,7 @@ pub fn Sell() -> View {
 }
 
 /// A fresh `Idempotency-Key` from the browser's generator.
-fn new_key() -> String {
+pub fn new_key() -> String {
     web_sys::window()
         .and_then(|w| w.crypto().ok())
         .map(|c| c.random_uuid())
@@ -141,13 +182,18 @@ pub fn Show(id: String) -> View {
             Some(ticket) => {
                 let mine = session.user.with(|u| u.as_ref().is_some_and(|u| u.id == ticket.user_id));
                 let max = ticket.available.get().clamp(1, 10).to_string();
+                let facts = event_facts(ticket.venue.clone(), ticket.starts_at.clone());
+                let drop_listing = ticket.on_sale_at.is_some().then(|| ticket.clone());
                 view! {
                     h1 { (ticket.title.clone()) }
                     dl(class="facts") {
+                        (facts)
                         dt { "Price" } dd { (money::display(ticket.price)) }
                         dt { "Available" } dd { (ticket.available.get()) " of " (ticket.quantity.get()) }
                     }
-                    (if mine {
+                    (if let Some(listing) = drop_listing.clone() {
+                        view! { drop::DropPanel(ticket=listing, mine=mine) }
+                    } else if mine {
                         view! { p { "This is your listing." } }
                     } else if ticket.available.get() == 0 {
                         view! { p(class="sold-out") { "Sold out" } }
@@ -172,5 +218,19 @@ pub fn Show(id: String) -> View {
             }
         })
         Alert(problems=problems)
+    }
+}
+
+/// Where and when the event is, as rows of a `dl.facts`; nothing for a listing that does not say.
+pub fn event_facts(venue: Option<String>, starts_at: Option<String>) -> View {
+    view! {
+        (match venue.clone() {
+            Some(venue) => view! { dt { "Venue" } dd { (venue) } },
+            None => view! {},
+        })
+        (match starts_at.as_deref().map(when::date_and_clock) {
+            Some(starts) => view! { dt { "Starts" } dd { (starts) } },
+            None => view! {},
+        })
     }
 }
