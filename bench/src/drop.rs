@@ -31,6 +31,8 @@ pub struct Stack<'a> {
 struct Placed {
     status: Option<u16>,
     elapsed: Duration,
+    /// When the answer came, counted from the first request.
+    answered_at: Duration,
     order_id: Option<String>,
     buyer: usize,
 }
@@ -104,6 +106,7 @@ pub async fn run(stack: &Stack<'_>, settings: &DropSettings) -> Result<Drop, Str
                 Placed {
                     status,
                     elapsed: began.elapsed(),
+                    answered_at: started.elapsed(),
                     order_id,
                     buyer,
                 }
@@ -120,6 +123,10 @@ pub async fn run(stack: &Stack<'_>, settings: &DropSettings) -> Result<Drop, Str
         .iter()
         .filter(|p| p.status.is_none_or(|s| s >= 500))
         .count() as u64;
+    let sell_out_seconds = accepted
+        .iter()
+        .map(|p| p.answered_at.as_secs_f64())
+        .reduce(f64::max);
     let sold = accepted.len() as i64;
     let replica = orders
         .replica(&ticket_id)
@@ -151,6 +158,7 @@ pub async fn run(stack: &Stack<'_>, settings: &DropSettings) -> Result<Drop, Str
         statuses,
         seconds,
         requests_per_second: settings.buyers as f64 / seconds,
+        sell_out_seconds,
         latency: stats::percentiles(&latencies),
         payments,
     })

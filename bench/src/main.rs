@@ -9,7 +9,9 @@
 //! `bench --report` renders `latest.md` again from `latest.json`.
 //! Flags: `--buyers N` (2000), `--tickets Q` (500), `--in-flight N` (200), `--starts N` (20),
 //! `--timers N` (10000), `--pay-share F` (0.1), `--only guessing` (measure only sign-in under a
-//! password-guessing burst and print the figures, leaving `bench/results` alone).
+//! password-guessing burst and print the figures, leaving `bench/results` alone), `--only ceiling`
+//! (inside `devstack deps`, no stack: sweep DynamoDB Local's single-order rate over 1 … 256 in
+//! flight and print it, leaving `bench/results` alone).
 
 mod budgets;
 mod ceiling;
@@ -27,7 +29,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::drop::DropSettings;
-use crate::results::{Guessing, Results, Storefront};
+use crate::results::{CeilingSweep, Guessing, Results, Storefront};
 
 struct Options {
     drop: DropSettings,
@@ -67,8 +69,10 @@ fn options() -> Result<Options, String> {
             "--in-flight" => options.drop.in_flight = count()?,
             "--starts" => options.starts = count()?,
             "--timers" => options.timers = count()?,
-            "--only" if value == "guessing" => options.only = Some(value),
-            "--only" => return Err(format!("--only takes guessing, not {value:?}")),
+            "--only" if value == "guessing" || value == "ceiling" => options.only = Some(value),
+            "--only" => {
+                return Err(format!("--only takes guessing or ceiling, not {value:?}"));
+            }
             "--pay-share" => {
                 options.drop.pay_share = value
                     .parse::<f64>()
@@ -91,13 +95,33 @@ fn storefront_size(project: &Path) -> Option<Storefront> {
         .and_then(|text| serde_json::from_str(&text).ok())
 }
 
-/// What a run measured: everything, or (`--only guessing`) the one part.
+/// What a run measured: everything, or (`--only …`) the one part.
 enum Measured {
     All(Box<Results>),
     Guessing(Guessing),
+    CeilingSweep(CeilingSweep),
+}
+
+/// `--only ceiling`: the sweep against the dependencies `devstack deps` started, from the
+/// environment it gives.
+async fn sweep_only() -> Result<Measured, String> {
+    let var = |name: &str| {
+        std::env::var(name).map_err(|_| format!("{name} is not set: run inside `devstack deps`"))
+    };
+    let endpoint = var("AWS_ENDPOINT_URL_DYNAMODB")?;
+    let port = endpoint
+        .rsplit(':')
+        .next()
+        .and_then(|port| port.trim_end_matches('/').parse::<u16>().ok())
+        .ok_or(format!("no port in AWS_ENDPOINT_URL_DYNAMODB={endpoint}"))?;
+    let sweep = ceiling::sweep(port, &var("NATS_URL")?).await?;
+    Ok(Measured::CeilingSweep(sweep))
 }
 
 async fn run(options: Options) -> Result<Measured, String> {
+    if options.only.as_deref() == Some("ceiling") {
+        return sweep_only().await;
+    }
     let bin_dir: PathBuf = std::env::current_exe()
         .ok()
         .and_then(|exe| exe.parent().map(Path::to_path_buf))
@@ -141,6 +165,8 @@ async fn run(options: Options) -> Result<Measured, String> {
 
     eprintln!("bench: DynamoDB Local's ceiling for the place-order transaction");
     let ceiling = ceiling::run(dynamodb_port, &nats_url, &options.drop).await?;
+    eprintln!("bench: DynamoDB Local's best single-order rate, 1 … 256 in flight");
+    let ceiling_sweep = ceiling::sweep(dynamodb_port, &nats_url).await?;
 
     eprintln!(
         "bench: ticket drop, {} buyers for {} tickets, {} in flight",
@@ -167,12 +193,27 @@ async fn run(options: Options) -> Result<Measured, String> {
         cores: std::thread::available_parallelism().map_or(0, usize::from),
         cold_start: cold,
         ceiling,
+        ceiling_sweep: Some(ceiling_sweep),
         drop,
         sweep,
         guessing: Some(guessing),
         storefront: storefront_size(&project),
         images: images::measure(&project).ok(),
     })))
+}
+
+/// Prints one part's figures (`--only …`), writing no results.
+fn print_json(figures: &impl serde::Serialize) -> ExitCode {
+    match serde_json::to_string_pretty(figures) {
+        Ok(text) => {
+            println!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("bench: {err}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -217,18 +258,8 @@ fn main() -> ExitCode {
     };
     let results = match results {
         Measured::All(results) => results,
-        Measured::Guessing(guessing) => {
-            return match serde_json::to_string_pretty(&guessing) {
-                Ok(text) => {
-                    println!("{text}");
-                    ExitCode::SUCCESS
-                }
-                Err(err) => {
-                    eprintln!("bench: {err}");
-                    ExitCode::FAILURE
-                }
-            };
-        }
+        Measured::Guessing(guessing) => return print_json(&guessing),
+        Measured::CeilingSweep(sweep) => return print_json(&sweep),
     };
     match report::write(Path::new("bench/results"), &results) {
         Ok(summary) => println!("{summary}"),

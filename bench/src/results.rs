@@ -16,6 +16,9 @@ pub struct Results {
     pub cores: usize,
     pub cold_start: ColdStart,
     pub ceiling: Ceiling,
+    /// Absent from results written before this measurement existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ceiling_sweep: Option<CeilingSweep>,
     pub drop: Drop,
     pub sweep: Sweep,
     /// Absent from results written before this measurement existed.
@@ -85,6 +88,39 @@ pub struct Ceiling {
     pub latency: Latency,
 }
 
+/// DynamoDB Local's single-order transaction on one item at each concurrency: the best level is
+/// the one-order ceiling, measured where it is highest rather than inside the collapse of 200 in
+/// flight.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CeilingSweep {
+    /// How long each level kept starting transactions (the ones in flight then finish).
+    pub seconds_per_level: f64,
+    pub levels: Vec<CeilingLevel>,
+}
+
+impl CeilingSweep {
+    /// The level with the most held orders per second.
+    pub fn best(&self) -> Option<&CeilingLevel> {
+        self.levels
+            .iter()
+            .max_by(|a, b| a.orders_per_second.total_cmp(&b.orders_per_second))
+    }
+}
+
+/// One concurrency of the sweep, on a listing with far more tickets than it can sell, so that
+/// every transaction is a hold.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CeilingLevel {
+    pub in_flight: usize,
+    pub held: u64,
+    pub failed: u64,
+    pub seconds: f64,
+    pub orders_per_second: f64,
+    pub latency: Latency,
+}
+
 /// The ticket drop through NGINX, and the payments after it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -101,11 +137,22 @@ pub struct Drop {
     pub statuses: Statuses,
     pub seconds: f64,
     pub requests_per_second: f64,
+    /// From the first request to the last accepted order's answer. Absent from results written
+    /// before this measurement existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sell_out_seconds: Option<f64>,
     pub latency: Latency,
     pub payments: Payments,
 }
 
 impl Drop {
+    /// Orders accepted per second while the listing sold out (the group-commit rate).
+    pub fn orders_per_second_selling_out(&self) -> Option<f64> {
+        self.sell_out_seconds
+            .filter(|seconds| *seconds > 0.0)
+            .map(|seconds| self.orders_accepted as f64 / seconds)
+    }
+
     /// The invariants every run must keep: sold = min(B, Q), the store agrees, and no 5xx.
     pub fn invariants_hold(&self) -> bool {
         self.sold_minus_expected == 0
