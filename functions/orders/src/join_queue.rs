@@ -59,7 +59,8 @@ async fn join_queue(
         return Err(ApiError::rule(OWN_TICKET));
     }
     let entry = QueueEntry::new(&ticket, on_sale, &user.id, quantity);
-    let (status, known) = match line.orders.join(&entry).await? {
+    let now = shared::time::unix_now();
+    let (status, known) = match line.orders.join(&entry, ticket.unsold(), now).await? {
         Joined::New => (StatusCode::ACCEPTED, Some((ticket, entry))),
         Joined::Existing => (StatusCode::OK, None),
     };

@@ -1,7 +1,9 @@
 //! A drop's waiting room (`api.md`, "Drops and the waiting room"): one entry per buyer per listing,
 //! admitted in a fair order at the pace capacity allows.
 //!
-//! - Joining is one conditional put of the buyer's own entry: no item that every join writes.
+//! - Joining is one conditional put of the buyer's own entry: no item that every join writes. An
+//!   entry that no longer stands (lapsed, admitted past its time, ordered and the order cancelled,
+//!   sold out for less than is now left) is replaced at the back, conditioned on it as read.
 //! - The line is the index partition `line#<ticket>`, sorted by each entry's `place`: for entries
 //!   that joined before `onSaleAt`, the hex HMAC-SHA256 of the buyer id keyed with the drop's seed
 //!   (a shuffle anyone can check once the seed is published); for later ones `~` and a time-ordered
@@ -12,7 +14,8 @@
 //!   index partition `admitted#<ticket>`, sorted by when its admission ends.
 //! - Nothing runs on a clock: every join and read ([`advance`]) first lapses the admissions that ran
 //!   out (their capacity back, one conditional transaction each) and then admits the next entries
-//!   that fit. Cancelled and expired orders advance their listing's queue as well.
+//!   that fit, from [`ADMISSION_GRACE_SECONDS`] after `onSaleAt` on. Cancelled and expired orders
+//!   advance their listing's queue as well.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -45,6 +48,17 @@ const LAPSE_MAX: usize = 25;
 
 /// How often an admission is tried again on a replica that moved since it was read.
 const ATTEMPTS: usize = 3;
+
+/// Seconds after `onSaleAt` before the first admission. A join in the last instant before
+/// `onSaleAt` gets its fair place, but its put may reach the index (which DynamoDB updates
+/// asynchronously) only after an advance read the head of the line: it would then be admitted after
+/// entries the seed ranks below it. The grace lets those puts land first.
+pub const ADMISSION_GRACE_SECONDS: i64 = 2;
+
+/// When admissions of a drop selling from `on_sale` (Unix seconds) start.
+pub fn admitting_from(on_sale: i64) -> i64 {
+    on_sale + ADMISSION_GRACE_SECONDS
+}
 
 /// `DROP_ADMISSION_SECONDS` (default 120): how long an admitted buyer may order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -306,11 +320,12 @@ impl Line {
         known: Option<(TicketReplica, QueueEntry)>,
     ) -> Result<QueueEntryBody, ApiError> {
         let now = shared::time::unix_now();
-        // Before sales start nothing is admitted nor lapses: a pre-sale join is a read and a put.
+        // Before admissions start nothing is admitted nor lapses: a pre-sale join is a read and a
+        // put.
         let before_sale = known
             .as_ref()
             .and_then(|(ticket, _)| ticket.on_sale_unix())
-            .is_some_and(|on_sale| now < on_sale);
+            .is_some_and(|on_sale| now < admitting_from(on_sale));
         let moved = if before_sale {
             false
         } else {
@@ -372,7 +387,7 @@ async fn advance_now(
         let Some(on_sale) = ticket.on_sale_unix() else {
             return Ok(moved);
         };
-        if now < on_sale || ticket.available <= 0 {
+        if now < admitting_from(on_sale) || ticket.available <= 0 {
             return Ok(moved);
         }
         let head = orders.line(ticket_id, ADMIT_MAX).await?;

@@ -303,6 +303,118 @@ async fn a_lapsed_admission_gives_its_tickets_to_the_next_in_line() {
 }
 
 #[tokio::test]
+async fn rejoining_once_an_admission_ran_out_unlapsed_queues_at_the_back_and_returns_it_once() {
+    let app = TestApp::with_admission(Duration::from_secs(1)).await;
+    let (seller, _) = app.user("seller");
+    let (_, late) = app.user("late");
+    let (_, next) = app.user("next");
+    let (_, after) = app.user("after");
+    let ticket = app.drop_on_sale(&seller, 2).await;
+    assert_eq!(
+        json_body(app.join(&late, &ticket, 2).await).await["state"],
+        "admitted"
+    );
+    assert_eq!(
+        json_body(app.join(&next, &ticket, 2).await).await["position"],
+        1
+    );
+    assert_eq!(
+        json_body(app.join(&after, &ticket, 1).await).await["position"],
+        2
+    );
+
+    // The admission runs out and nothing advances the queue: the entry is still stored admitted,
+    // though shown lapsed.
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    let back = app.join(&late, &ticket, 2).await;
+    assert_eq!(back.status(), 202);
+    let back = json_body(back).await;
+    assert_eq!(back["state"], "waiting");
+    assert_eq!(back["position"], 2, "behind the one still waiting");
+    // Its 2 tickets came back and went to the next in line, who wanted 2: given back once, or
+    // `after` would be admitted too.
+    assert_eq!(app.entry(&next, &ticket).await["state"], "admitted");
+    assert_eq!(app.entry(&after, &ticket).await["position"], 1);
+    let replica = app.replica(&ticket).await;
+    assert_eq!((replica.available, replica.reserved), (0, 2));
+}
+
+#[tokio::test]
+async fn a_lapse_of_an_admission_read_for_another_quantity_writes_nothing() {
+    let app = TestApp::with_admission(Duration::from_secs(1)).await;
+    let (seller, _) = app.user("seller");
+    let (buyer_id, buyer) = app.user("buyer");
+    let ticket = app.drop_on_sale(&seller, 5).await;
+    app.join(&buyer, &ticket, 3).await;
+    let stored = app
+        .state
+        .orders
+        .entry(&ticket, &buyer_id)
+        .await
+        .expect("read")
+        .expect("entry");
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    let now = shared::time::unix_now();
+
+    // As an advance would hold it had it read the entry before a rejoin for 1.
+    let mut stale = stored.clone();
+    stale.quantity = 1;
+    assert!(!app.state.orders.lapse(&stale, now).await.expect("lapse"));
+    assert_eq!(app.replica(&ticket).await.available, 2);
+    assert!(app.state.orders.lapse(&stored, now).await.expect("lapse"));
+    assert_eq!(app.replica(&ticket).await.available, 5);
+}
+
+#[tokio::test]
+async fn a_buyer_whose_admitted_order_was_cancelled_may_join_again_at_the_back() {
+    let app = TestApp::start().await;
+    let (seller, _) = app.user("seller");
+    let (_, first) = app.user("first");
+    let (_, second) = app.user("second");
+    let ticket = app.drop_on_sale(&seller, 1).await;
+    app.join(&first, &ticket, 1).await;
+    app.join(&second, &ticket, 1).await;
+    let order = app.placed(&first, &ticket, 1).await;
+    // While the order holds the tickets, the entry stands.
+    let again = app.join(&first, &ticket, 1).await;
+    assert_eq!(again.status(), 200);
+    assert_eq!(json_body(again).await["state"], "ordered");
+
+    let id = order["id"].as_str().expect("id");
+    let cancelled = app
+        .send(authed_empty("DELETE", &format!("/api/orders/{id}"), &first))
+        .await;
+    assert_eq!(cancelled.status(), 204);
+    let back = app.join(&first, &ticket, 1).await;
+    assert_eq!(back.status(), 202);
+    let back = json_body(back).await;
+    assert_eq!(back["state"], "waiting");
+    assert_eq!(back["position"], 1);
+    assert_eq!(app.entry(&second, &ticket).await["state"], "admitted");
+    let replica = app.replica(&ticket).await;
+    assert_eq!((replica.available, replica.reserved), (0, 1));
+}
+
+#[tokio::test]
+async fn a_sold_out_entry_may_join_again_for_what_could_still_be_sold() {
+    let app = TestApp::start().await;
+    let (seller, _) = app.user("seller");
+    let (_, greedy) = app.user("greedy");
+    let ticket = app.drop_on_sale(&seller, 2).await;
+    assert_eq!(
+        json_body(app.join(&greedy, &ticket, 3).await).await["state"],
+        "sold-out"
+    );
+    let again = app.join(&greedy, &ticket, 3).await;
+    assert_eq!(again.status(), 200, "3 could still never be sold");
+    let fewer = app.join(&greedy, &ticket, 2).await;
+    assert_eq!(fewer.status(), 202);
+    let fewer = json_body(fewer).await;
+    assert_eq!(fewer["state"], "admitted");
+    assert_eq!(fewer["quantity"], 2);
+}
+
+#[tokio::test]
 async fn a_cancelled_order_lets_the_next_in_line_in_at_once() {
     let app = TestApp::start().await;
     let (seller, _) = app.user("seller");
@@ -431,8 +543,9 @@ async fn pre_sale_entries_are_admitted_in_the_order_the_published_seed_gives() {
     }
     let left = on_sale - time::OffsetDateTime::now_utc();
     assert!(left.is_positive(), "every join was before sales started");
-    // Someone who joins after sales start comes after all of them.
-    tokio::time::sleep(Duration::from_millis(1100) + left.unsigned_abs()).await;
+    // Someone who joins after sales start (and their grace) comes after all of them.
+    let grace = Duration::from_secs(orders::queue::ADMISSION_GRACE_SECONDS.unsigned_abs());
+    tokio::time::sleep(grace + Duration::from_millis(1100) + left.unsigned_abs()).await;
     let (_, late) = app.user("late");
     assert_eq!(app.join(&late, &ticket, 1).await.status(), 202);
 
@@ -448,6 +561,25 @@ async fn pre_sale_entries_are_admitted_in_the_order_the_published_seed_gives() {
         );
     }
     assert_eq!(app.entry(&late, &ticket).await["position"], json!(8));
+}
+
+#[tokio::test]
+async fn admissions_start_a_grace_after_sales_start() {
+    let app = TestApp::start().await;
+    let (seller, _) = app.user("seller");
+    let (_, bearer) = app.user("buyer");
+    // On sale from the start of this second.
+    let ticket = app
+        .drop_listing(&seller, 1, time::OffsetDateTime::now_utc(), SEED)
+        .await;
+    let joined = json_body(app.join(&bearer, &ticket, 1).await).await;
+    assert_eq!(
+        joined["state"], "waiting",
+        "pre-sale joins may still be landing"
+    );
+    let grace = Duration::from_secs(orders::queue::ADMISSION_GRACE_SECONDS.unsigned_abs());
+    tokio::time::sleep(grace + Duration::from_millis(100)).await;
+    assert_eq!(app.entry(&bearer, &ticket).await["state"], "admitted");
 }
 
 #[tokio::test]

@@ -33,8 +33,9 @@ pub const OUTBOX: TableSpec = shared::outbox::table("tickets-outbox");
 pub const TABLES: &[TableSpec] = &[store::TABLE, OUTBOX];
 
 /// Settings of the functions that change listings (`create-ticket`, `update-ticket`): sessions,
-/// the tables and NATS. The others read less: `show-ticket`, `list-tickets` and the order event
-/// handlers only `TABLE_PREFIX`, `relay-tickets` the tables and NATS.
+/// the tables and NATS. The others read less: `show-ticket`, `list-tickets`, `hold-tickets` and
+/// `sell-tickets` only `TABLE_PREFIX`; `release-tickets` (it may withdraw a resale listing),
+/// `track-passes` and `relay-tickets` the tables and NATS.
 pub struct Settings {
     pub sessions: Sessions,
     pub store: StoreSettings,

@@ -26,7 +26,9 @@ pub const QUANTITY_RANGE: &str = "Quantity must be a whole number between 1 and 
 pub const VENUE_TOO_LONG: &str = "Venue must be at most 200 characters";
 pub const STARTS_AT_TIME: &str = "Start time must be an RFC 3339 date and time";
 pub const ON_SALE_FUTURE: &str = "On-sale time must be in the future";
-pub const SALES_STARTED: &str = "Sales have started: the on-sale time can no longer change";
+pub const DROP_QUANTITY_LOCKED: &str =
+    "The quantity of a drop cannot be lowered once sales have started";
+pub const WITHDRAW_LIVE_DROP: &str = "Cannot withdraw a drop once sales have started";
 pub const RESERVED: &str = "Cannot edit a reserved ticket";
 pub const BELOW_SOLD: &str = "Quantity cannot be less than the number sold";
 pub const MODIFIED_CONCURRENTLY: &str = "Ticket was modified concurrently, please retry";
@@ -162,6 +164,18 @@ impl TicketItem {
             queue_seed,
             ..self.clone()
         })
+    }
+
+    /// The listing taken off sale now: its quantity cut to what is sold, nothing available, the
+    /// next version. What every withdrawal writes (the seller's, or a used resale pass's).
+    pub fn withdrawn(&self) -> Self {
+        Self {
+            quantity: self.sold,
+            available: Quantity(0),
+            version: self.version + 1,
+            withdrawn_at: Some(shared::time::rfc3339(shared::time::now())),
+            ..self.clone()
+        }
     }
 
     /// Ticket JSON now.
@@ -302,8 +316,10 @@ pub fn on_sale_change(
     if requested == current {
         return Ok(());
     }
+    // The contract has one message for every refusal of the time: once sales started it is
+    // too late to set, move or remove it.
     if current.is_some_and(|at| sales_started(at, now)) {
-        return Err(SALES_STARTED);
+        return Err(ON_SALE_FUTURE);
     }
     match requested {
         Some(at) if sales_started(at, now) => Err(ON_SALE_FUTURE),
@@ -478,8 +494,8 @@ mod tests {
         assert_eq!(on_sale_change(past, future, NOW), Err(ON_SALE_FUTURE));
         // Once sales start, the time is what it is: resending it is fine, anything else is not.
         assert_eq!(on_sale_change(past, past, NOW), Ok(()));
-        assert_eq!(on_sale_change(future, past, NOW), Err(SALES_STARTED));
-        assert_eq!(on_sale_change(None, past, NOW), Err(SALES_STARTED));
+        assert_eq!(on_sale_change(future, past, NOW), Err(ON_SALE_FUTURE));
+        assert_eq!(on_sale_change(None, past, NOW), Err(ON_SALE_FUTURE));
     }
 
     #[test]

@@ -8,9 +8,10 @@
 //! only this context can write in the same transaction as its guard. What it needs from passes
 //! (holder, price paid, still valid) arrives as events, as the orders' holds do: no function calls
 //! another. The copy can lag the truth by the delivery time; what that costs is bounded: a pass
-//! checked in after it was listed takes its listing off sale when `pass.checked-in` arrives, and an
-//! order of it that completes after the check-in finds the old pass no longer valid in
-//! `issue-passes`' transaction, which then issues nothing (see `docs/architecture.md`, "Resale").
+//! checked in after it was listed takes its listing off sale when `pass.checked-in` arrives (or,
+//! if a buyer holds it then, when that hold is released: see `track`), and an order of it that
+//! completes after the check-in finds the old pass no longer valid in `issue-passes`' transaction,
+//! which then issues nothing (see `docs/architecture.md`, "Resale").
 
 use axum::Router;
 use axum::extract::{Path, State};
@@ -30,7 +31,7 @@ use shared::session::SignedIn;
 use shared::validation::{DataRules, existing_id};
 
 use crate::listing::{TicketItem, TicketRequest, WITHDRAW_RESERVED, WITHDRAW_SOLD_OUT};
-use crate::store::{Marked, PassCopy, Resale, Tickets, pass_key};
+use crate::store::{Marked, PassCopy, PassUsed, Resale, Tickets, pass_key};
 use crate::withdraw_ticket::withdraw;
 use crate::{OUTBOX, Settings, TicketState};
 
@@ -149,6 +150,10 @@ pub async fn track_app(store: StoreSettings) -> Result<Router, async_nats::Conne
     }))
 }
 
+/// A used pass's resale listing goes off sale now, or, while a buyer holds it, carries a mark that
+/// makes the release of its last hold withdraw it (`release-tickets`, [`crate::holds`]). A hold
+/// lasts up to the order's expiry (15 minutes), longer than the bridge retries an event, so the
+/// withdrawal waits in the table, not in a redelivery.
 async fn track(State(state): State<TrackState>, event: CloudEvent) -> Result<StatusCode, ApiError> {
     event.expect_type(&[
         pass_types::PASS_ISSUED,
@@ -197,23 +202,39 @@ async fn track(State(state): State<TrackState>, event: CloudEvent) -> Result<Sta
     let Some(guard) = state.tickets.resale_guard(&id).await? else {
         return Ok(StatusCode::NO_CONTENT);
     };
-    let withdrawn = withdraw(
-        &state.tickets,
-        &state.outbox,
-        "track-passes",
-        guard.ticket_id.as_str(),
-        |_| Ok(()),
-    )
-    .await;
-    match withdrawn {
-        Ok(_) => Ok(StatusCode::NO_CONTENT),
-        // Sold: the sale revoked the pass (this very event), or it completes against a pass
-        // already used, which issue-passes refuses.
-        Err(ApiError::Rule(message)) if message == WITHDRAW_SOLD_OUT => Ok(StatusCode::NO_CONTENT),
-        // A buyer holds it right now: try again once the hold is released or sold.
-        Err(ApiError::Rule(message)) if message == WITHDRAW_RESERVED => Err(ApiError::Conflict(
-            format!("resale listing {} of pass {id} is held", guard.ticket_id),
-        )),
-        Err(err) => Err(err),
+    for _ in 0..ATTEMPTS {
+        let withdrawn = withdraw(
+            &state.tickets,
+            &state.outbox,
+            "track-passes",
+            guard.ticket_id.as_str(),
+            |_| Ok(()),
+        )
+        .await;
+        match withdrawn {
+            Ok(_) => return Ok(StatusCode::NO_CONTENT),
+            // Sold: the sale revoked the pass (this very event), or it completes against a pass
+            // already used, which issue-passes refuses.
+            Err(ApiError::Rule(message)) if message == WITHDRAW_SOLD_OUT => {
+                return Ok(StatusCode::NO_CONTENT);
+            }
+            Err(ApiError::Rule(message)) if message == WITHDRAW_RESERVED => {}
+            Err(err) => return Err(err),
+        }
+        // A buyer holds it right now: marked, it goes off sale when the hold is released; a hold
+        // that sells leaves it sold out. Refused when the hold ended meanwhile: withdraw again.
+        let at = shared::time::rfc3339(shared::time::now());
+        if state.tickets.mark_pass_used(&guard.ticket_id, &at).await? == PassUsed::Marked {
+            tracing::info!(
+                pass = %id,
+                ticket = %guard.ticket_id,
+                "held resale listing of a used pass marked"
+            );
+            return Ok(StatusCode::NO_CONTENT);
+        }
     }
+    Err(ApiError::Conflict(format!(
+        "resale listing {} of pass {id} changed while it was taken off sale",
+        guard.ticket_id
+    )))
 }

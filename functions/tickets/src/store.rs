@@ -245,7 +245,13 @@ impl Tickets {
             expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
         }
         let mut condition = "version = :version AND held = :zero AND sold <= :quantity".to_owned();
-        if revised.on_sale_at != current.on_sale_at {
+        if current.on_sale_at.is_none() && revised.on_sale_at.is_some() {
+            // Only a listing that has sold nothing yet can become a drop.
+            condition.push_str(" AND sold = :zero");
+        }
+        // The on-sale time, and a drop's quantity downwards (its admissions hold tickets in the
+        // orders context), change only before sales start.
+        if revised.on_sale_at != current.on_sale_at || revised.quantity < current.quantity {
             condition.push_str(" AND (attribute_not_exists(onSaleAt) OR onSaleAt > :now)");
             // Whole seconds, as the stored times: "…:00Z" must not sort after "…:00.5Z".
             let now = now.replace_nanosecond(0).unwrap_or(now);
@@ -294,21 +300,27 @@ impl Tickets {
             .withdrawn_at
             .clone()
             .ok_or_else(|| ApiError::internal("a withdrawal without its time"))?;
+        // Whole seconds, as the stored times: "…:00Z" must not sort after "…:00.5Z".
+        let now = shared::time::now();
+        let now = shared::time::rfc3339(now.replace_nanosecond(0).unwrap_or(now));
         let update = Update::builder()
             .table_name(self.0.table())
             .key(PK, dynamo::s(key(current.id.as_str())))
             .update_expression(
                 "SET quantity = :quantity, available = :zero, version = :next, withdrawnAt = :at",
             )
+            // Not a drop on sale: its admissions hold tickets in the orders context.
             .condition_expression(
                 "version = :version AND held = :zero AND sold = :quantity \
-                 AND attribute_not_exists(withdrawnAt)",
+                 AND attribute_not_exists(withdrawnAt) \
+                 AND (attribute_not_exists(onSaleAt) OR onSaleAt > :now)",
             )
             .expression_attribute_values(":quantity", dynamo::n(withdrawn.quantity.get()))
             .expression_attribute_values(":zero", dynamo::n(0))
             .expression_attribute_values(":version", dynamo::n(current.version))
             .expression_attribute_values(":next", dynamo::n(withdrawn.version))
             .expression_attribute_values(":at", dynamo::s(at))
+            .expression_attribute_values(":now", dynamo::s(now))
             .build()
             .map_err(ApiError::internal)?;
         let mut writes = Writes::new();
@@ -318,19 +330,8 @@ impl Tickets {
                 TransactWriteItem::builder().update(update).build(),
             )
             .add(Write::Outbox, event);
-        if let Some(pass) = &current.resale_of {
-            let delete = Delete::builder()
-                .table_name(self.0.table())
-                .key(PK, dynamo::s(resale_guard_key(pass)))
-                .condition_expression("attribute_not_exists(#pk) OR ticketId = :ticket")
-                .expression_attribute_names("#pk", PK)
-                .expression_attribute_values(":ticket", dynamo::s(current.id.as_str()))
-                .build()
-                .map_err(ApiError::internal)?;
-            writes.add(
-                Write::Guard,
-                TransactWriteItem::builder().delete(delete).build(),
-            );
+        if let Some(freed) = self.guard_freed(current)? {
+            writes.add(Write::Guard, freed);
         }
         match writes.commit(self.0.client()).await? {
             Ok(()) => Ok(Withdrawn::Withdrawn),
@@ -542,4 +543,179 @@ impl Tickets {
     pub fn keys(&self) -> Keys<'_> {
         Keys::new(&self.0)
     }
+
+    /// A listing, and whether its pass was used while a buyer held it ([`Tickets::mark_pass_used`]).
+    pub async fn listing_and_mark(
+        &self,
+        id: &TicketId,
+    ) -> Result<Option<(TicketItem, bool)>, ApiError> {
+        let found = self
+            .0
+            .client()
+            .get_item()
+            .table_name(self.0.table())
+            .key(PK, dynamo::s(key(id.as_str())))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(dynamo::sdk_error)?;
+        let Some(item) = found.item else {
+            return Ok(None);
+        };
+        let used = item.contains_key(PASS_USED_AT);
+        Ok(Some((dynamo::parse_item(item)?, used)))
+    }
+
+    /// Records on a resale listing that its pass was used (checked in or revoked) while a buyer
+    /// holds it, so that the release of its last hold withdraws it ([`Tickets::release`]): the
+    /// mark is durable where a retried event is not. Only while something is held (otherwise the
+    /// listing can be withdrawn at once) and before it is withdrawn.
+    pub async fn mark_pass_used(&self, id: &TicketId, at: &str) -> Result<PassUsed, ApiError> {
+        let update = self
+            .0
+            .client()
+            .update_item()
+            .table_name(self.0.table())
+            .key(PK, dynamo::s(key(id.as_str())))
+            .update_expression("SET #used = if_not_exists(#used, :at)")
+            .condition_expression("held > :zero AND attribute_not_exists(withdrawnAt)")
+            .expression_attribute_names("#used", PASS_USED_AT)
+            .expression_attribute_values(":at", dynamo::s(at))
+            .expression_attribute_values(":zero", dynamo::n(0))
+            .send()
+            .await;
+        match update {
+            Ok(_) => Ok(PassUsed::Marked),
+            Err(err) if dynamo::is_condition_failure(&err) => Ok(PassUsed::Moved),
+            Err(err) => Err(dynamo::sdk_error(err)),
+        }
+    }
+
+    /// Releases an order's hold (`held → released`) and the listing's counts with it, in one
+    /// transaction. With a withdrawal (the listing as read, as withdrawn, and the event), the
+    /// release of the last hold on a listing whose pass was used: the listing is withdrawn in that
+    /// same transaction, as [`Tickets::withdraw`] writes it (quantity cut to what is sold,
+    /// `withdrawnAt`, the pass's guard freed), on top of the version read. Without, the release is
+    /// refused when it would be that last hold (or there is no listing): the caller reads the
+    /// listing and decides again.
+    pub async fn release(
+        &self,
+        order_id: &OrderId,
+        ticket_id: &TicketId,
+        quantity: Quantity,
+        withdrawal: Option<(&TicketItem, &TicketItem, TransactWriteItem)>,
+    ) -> Result<Released, ApiError> {
+        let table = self.0.table();
+        let hold = Update::builder()
+            .table_name(table)
+            .key(PK, dynamo::s(hold_key(order_id)))
+            .update_expression("SET #state = :to")
+            .condition_expression("#state = :from")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":to", dynamo::s(HoldState::Released.as_str()))
+            .expression_attribute_values(":from", dynamo::s(HoldState::Held.as_str()))
+            .build()
+            .map_err(ApiError::internal)?;
+        let listing = Update::builder()
+            .table_name(table)
+            .key(PK, dynamo::s(key(ticket_id.as_str())))
+            .expression_attribute_names("#used", PASS_USED_AT)
+            .expression_attribute_values(":q", dynamo::n(quantity.get()));
+        let mut writes = Writes::new();
+        writes.add(
+            Write::Hold,
+            TransactWriteItem::builder().update(hold).build(),
+        );
+        let withdrawing = withdrawal.is_some();
+        let listing = match withdrawal {
+            None => listing
+                .update_expression("SET held = held - :q, available = available + :q")
+                .condition_expression(
+                    "attribute_exists(#pk) AND (attribute_not_exists(#used) \
+                     OR attribute_exists(withdrawnAt) OR held > :q)",
+                )
+                .expression_attribute_names("#pk", PK),
+            Some((current, withdrawn, event)) => {
+                let at = withdrawn
+                    .withdrawn_at
+                    .clone()
+                    .ok_or_else(|| ApiError::internal("a withdrawal without its time"))?;
+                writes.add(Write::Outbox, event);
+                if let Some(guard) = self.guard_freed(current)? {
+                    writes.add(Write::Guard, guard);
+                }
+                listing
+                    .update_expression(
+                        "SET held = held - :q, quantity = :quantity, available = :zero, \
+                         version = :next, withdrawnAt = :at",
+                    )
+                    .condition_expression(
+                        "version = :version AND held = :q AND sold = :quantity \
+                         AND attribute_exists(#used) AND attribute_not_exists(withdrawnAt)",
+                    )
+                    .expression_attribute_values(":quantity", dynamo::n(withdrawn.quantity.get()))
+                    .expression_attribute_values(":zero", dynamo::n(0))
+                    .expression_attribute_values(":version", dynamo::n(current.version))
+                    .expression_attribute_values(":next", dynamo::n(withdrawn.version))
+                    .expression_attribute_values(":at", dynamo::s(at))
+            }
+        };
+        writes.add(
+            Write::Listing,
+            TransactWriteItem::builder()
+                .update(listing.build().map_err(ApiError::internal)?)
+                .build(),
+        );
+        match writes.commit(self.0.client()).await? {
+            Ok(()) if withdrawing => Ok(Released::Withdrawn),
+            Ok(()) => Ok(Released::Released),
+            Err(refused) if refused.failed(Write::Hold) => Ok(Released::HoldMoved),
+            Err(refused) if refused.failed(Write::Listing) => Ok(Released::ListingMoved),
+            Err(refused) => Err(ApiError::internal(format!(
+                "a release was refused: {:?}",
+                refused.failures()
+            ))),
+        }
+    }
+
+    /// The write that frees a resale listing's pass guard as the listing goes off sale, so the
+    /// pass may be listed again; none for a listing that resells nothing.
+    fn guard_freed(&self, listing: &TicketItem) -> Result<Option<TransactWriteItem>, ApiError> {
+        let Some(pass) = &listing.resale_of else {
+            return Ok(None);
+        };
+        let delete = Delete::builder()
+            .table_name(self.0.table())
+            .key(PK, dynamo::s(resale_guard_key(pass)))
+            .condition_expression("attribute_not_exists(#pk) OR ticketId = :ticket")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_values(":ticket", dynamo::s(listing.id.as_str()))
+            .build()
+            .map_err(ApiError::internal)?;
+        Ok(Some(TransactWriteItem::builder().delete(delete).build()))
+    }
+}
+
+/// The attribute that marks a listing whose pass was used while held.
+const PASS_USED_AT: &str = "passUsedAt";
+
+/// What marking a held resale listing's pass used did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PassUsed {
+    Marked,
+    /// Nothing is held any more, or the listing is withdrawn: decide again.
+    Moved,
+}
+
+/// What releasing a hold did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Released {
+    Released,
+    /// Released, and the listing withdrawn with it.
+    Withdrawn,
+    /// The hold is not held (a duplicate, early, or sold): nothing was written.
+    HoldMoved,
+    /// The listing changed since it was read (its pass was marked used, or another hold ended):
+    /// nothing was written; decide again.
+    ListingMoved,
 }

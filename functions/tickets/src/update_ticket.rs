@@ -9,7 +9,7 @@
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::routing::put;
-use shared::error::ApiError;
+use shared::error::{ApiError, ErrorEntry};
 use shared::events::{CloudEvent, types};
 use shared::json::JsonBody;
 use shared::session::SignedIn;
@@ -19,7 +19,8 @@ use contract::Quantity;
 use contract::api::TicketBody;
 
 use crate::listing::{
-    BELOW_SOLD, MODIFIED_CONCURRENTLY, RESALE_FIXED, RESERVED, TicketRequest, WITHDRAWN,
+    BELOW_SOLD, DROP_QUANTITY_LOCKED, MODIFIED_CONCURRENTLY, ON_SALE_FUTURE, RESALE_FIXED,
+    RESERVED, TicketRequest, WITHDRAWN, sales_started,
 };
 use crate::store::Revised;
 use crate::{Settings, TicketState};
@@ -64,6 +65,25 @@ async fn update_ticket(
         }
         let now = shared::time::now();
         request.check_on_sale(current.on_sale_at.as_deref(), now)?;
+        // Admissions hold a live drop's tickets in the orders context, where this context cannot
+        // see them: lowering the quantity could take tickets promised to admitted buyers.
+        let live_drop = current
+            .on_sale_at
+            .as_deref()
+            .is_some_and(|at| sales_started(at, now));
+        if live_drop && request.quantity < current.quantity {
+            return Err(ApiError::rule(DROP_QUANTITY_LOCKED));
+        }
+        // Sales have started for a listing that sold a ticket: too late to make it a drop.
+        if current.on_sale_at.is_none()
+            && request.on_sale_at.is_some()
+            && current.sold > Quantity(0)
+        {
+            return Err(ApiError::Validation(vec![ErrorEntry::field(
+                "onSaleAt",
+                ON_SALE_FUTURE,
+            )]));
+        }
         let revised = current.revised(&request)?;
         let event = CloudEvent::of(
             "update-ticket",

@@ -22,7 +22,10 @@ use shared::events::{CloudEvent, types};
 use shared::session::SignedIn;
 use shared::validation::existing_id;
 
-use crate::listing::{MODIFIED_CONCURRENTLY, TicketItem, WITHDRAW_RESERVED, WITHDRAW_SOLD_OUT};
+use crate::listing::{
+    MODIFIED_CONCURRENTLY, TicketItem, WITHDRAW_LIVE_DROP, WITHDRAW_RESERVED, WITHDRAW_SOLD_OUT,
+    sales_started,
+};
 use crate::store::{Tickets, Withdrawn};
 use crate::{Settings, TicketState};
 use shared::outbox::Outbox;
@@ -79,13 +82,14 @@ pub async fn withdraw(
         if current.sold >= current.quantity {
             return Err(ApiError::rule(WITHDRAW_SOLD_OUT));
         }
-        let withdrawn = TicketItem {
-            quantity: current.sold,
-            available: Quantity(0),
-            version: current.version + 1,
-            withdrawn_at: Some(shared::time::rfc3339(shared::time::now())),
-            ..current.clone()
-        };
+        let live_drop = current
+            .on_sale_at
+            .as_deref()
+            .is_some_and(|at| sales_started(at, shared::time::now()));
+        if live_drop {
+            return Err(ApiError::rule(WITHDRAW_LIVE_DROP));
+        }
+        let withdrawn = current.withdrawn();
         let event = CloudEvent::of(function, types::TICKET_UPDATED, id, &withdrawn.event_data())?;
         let record = outbox.record(&event)?;
         if tickets.withdraw(&current, &withdrawn, record).await? == Withdrawn::Withdrawn {

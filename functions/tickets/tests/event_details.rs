@@ -200,7 +200,7 @@ async fn once_sales_start_the_on_sale_time_stays_and_the_seed_is_shown() {
         assert_eq!(
             body,
             json!({"errors": [{"field": "onSaleAt",
-                "message": "Sales have started: the on-sale time can no longer change"}]})
+                "message": "On-sale time must be in the future"}]})
         );
     }
     let (status, renamed) = put(
@@ -212,4 +212,88 @@ async fn once_sales_start_the_on_sale_time_stays_and_the_seed_is_shown() {
     .await;
     assert_eq!(status, 200, "{renamed}");
     assert_eq!(renamed["queueSeed"], seed);
+}
+
+#[tokio::test]
+async fn a_drop_on_sale_keeps_its_quantity_from_going_down_and_cannot_be_withdrawn() {
+    let app = TestApp::start().await;
+    let (_, bearer) = app.user("seller");
+    let on_sale_at = from_now(2);
+    let (_, ticket) = post(
+        &app,
+        &bearer,
+        json!({"title": "Drop", "price": 20, "quantity": 5, "onSaleAt": on_sale_at}),
+    )
+    .await;
+    let id = ticket["id"].as_str().expect("id");
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
+
+    // Admitted buyers may hold every ticket in the orders context: none may be taken away.
+    let (status, body) = put(
+        &app,
+        &bearer,
+        id,
+        json!({"title": "Drop", "price": 20, "quantity": 4, "onSaleAt": on_sale_at}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        body,
+        json!({"errors": [{"message": "The quantity of a drop cannot be lowered once sales have started"}]})
+    );
+    let withdrawn = app
+        .send(shared::testing::authed_empty(
+            "DELETE",
+            &format!("/api/tickets/{id}"),
+            &bearer,
+        ))
+        .await;
+    assert_eq!(withdrawn.status(), 400);
+    assert_eq!(
+        json_body(withdrawn).await,
+        json!({"errors": [{"message": "Cannot withdraw a drop once sales have started"}]})
+    );
+    assert_eq!(app.show(id).await["quantity"], 5);
+
+    // More tickets for the crowd are fine.
+    let (status, more) = put(
+        &app,
+        &bearer,
+        id,
+        json!({"title": "Drop", "price": 20, "quantity": 8, "onSaleAt": on_sale_at}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(more["quantity"], 8);
+}
+
+#[tokio::test]
+async fn a_listing_that_has_sold_cannot_become_a_drop() {
+    let app = TestApp::start().await;
+    let (_, bearer) = app.user("seller");
+    let ticket = app.list(&bearer, "Concert", 5).await;
+    let id = ticket["id"].as_str().expect("id");
+    let order = uuid::Uuid::now_v7().to_string();
+    assert_eq!(
+        app.order_event(types::ORDER_CREATED, &order, id, 1).await,
+        204
+    );
+    assert_eq!(
+        app.order_event(types::ORDER_COMPLETED, &order, id, 1).await,
+        204
+    );
+
+    let (status, body) = put(
+        &app,
+        &bearer,
+        id,
+        json!({"title": "Concert", "price": 20, "quantity": 5, "onSaleAt": from_now(3600)}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        body,
+        json!({"errors": [{"field": "onSaleAt", "message": "On-sale time must be in the future"}]})
+    );
+    assert!(app.show(id).await.get("onSaleAt").is_none());
 }

@@ -53,6 +53,11 @@ impl Resale {
         id
     }
 
+    /// The `ticket.updated` events announced so far.
+    async fn updates(&self) -> Vec<CloudEvent> {
+        self.app.store.events.events(types::TICKET_UPDATED).await
+    }
+
     async fn checked_in(&self, pass: &str) -> u16 {
         let data = PassCheckedInData {
             id: PassId::from(pass),
@@ -200,7 +205,8 @@ async fn checking_the_old_pass_in_takes_its_resale_listing_off_sale() {
 }
 
 #[tokio::test]
-async fn a_held_resale_listing_is_taken_off_sale_once_the_hold_ends() {
+async fn a_resale_listing_held_when_its_pass_is_checked_in_is_withdrawn_when_the_hold_is_released()
+{
     let resale = Resale::start().await;
     let (_, organiser) = resale.app.user("organiser");
     let (holder, bearer) = resale.app.user("holder");
@@ -218,7 +224,42 @@ async fn a_held_resale_listing_is_taken_off_sale_once_the_hold_ends() {
             .await,
         204
     );
-    assert_eq!(resale.checked_in(&pass).await, 409, "retried while held");
+
+    // Recorded on the listing, not left to a redelivery that ends long before the hold may.
+    assert_eq!(resale.checked_in(&pass).await, 204, "no retry needed");
+    assert!(
+        resale.updates().await.is_empty(),
+        "still held: nothing withdrawn yet"
+    );
+
+    // The buyer does not pay: the release takes the listing off sale with it.
+    assert_eq!(
+        resale
+            .app
+            .order_event(types::ORDER_CANCELLED, &order, id, 1)
+            .await,
+        204
+    );
+    let shown = resale.app.show(id).await;
+    assert_eq!(shown["available"], 0);
+    assert_eq!(shown["quantity"], 0);
+    let stored = resale
+        .app
+        .state
+        .tickets
+        .get(id)
+        .await
+        .expect("read")
+        .expect("listing");
+    assert!(stored.withdrawn_at.is_some());
+    let announced = resale.updates().await;
+    assert_eq!(announced.len(), 1);
+    assert_eq!(announced[0].source, "/ticketing/release-tickets");
+    assert_eq!(announced[0].data["id"], id);
+    // What the orders replica sells from: nothing left.
+    assert_eq!(announced[0].data["quantity"], 0);
+
+    // Delivered again, neither event changes anything.
     assert_eq!(
         resale
             .app
@@ -227,7 +268,103 @@ async fn a_held_resale_listing_is_taken_off_sale_once_the_hold_ends() {
         204
     );
     assert_eq!(resale.checked_in(&pass).await, 204);
+    assert_eq!(resale.updates().await.len(), 1);
+
+    // An order placed before the cut reached the orders replica counts, and its end does not put
+    // the listing back on sale.
+    let later = new_id();
+    assert_eq!(
+        resale
+            .app
+            .order_event(types::ORDER_CREATED, &later, id, 1)
+            .await,
+        204
+    );
+    assert_eq!(
+        resale
+            .app
+            .order_event(types::ORDER_CANCELLED, &later, id, 1)
+            .await,
+        204
+    );
     assert_eq!(resale.app.show(id).await["available"], 0);
+    let on_sale = resale
+        .app
+        .send(testing::empty_request("GET", "/api/tickets"))
+        .await;
+    let on_sale = json_body(on_sale).await;
+    let ids: Vec<&Value> = on_sale
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|t| &t["id"])
+        .collect();
+    assert!(!ids.contains(&&json!(id)), "{on_sale}");
+    assert_eq!(resale.updates().await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_resale_listing_whose_pass_is_used_after_its_hold_ended_is_withdrawn_at_once() {
+    let resale = Resale::start().await;
+    let (_, organiser) = resale.app.user("organiser");
+    let (holder, bearer) = resale.app.user("holder");
+    let ticket = resale.app.list(&organiser, "Concert", 5).await;
+    let pass = resale
+        .issued(&holder, ticket["id"].as_str().expect("id"), 2000)
+        .await;
+    let (_, listing) = resale.resell(&bearer, &pass, json!(15)).await;
+    let id = listing["id"].as_str().expect("id");
+    let order = new_id();
+    for kind in [types::ORDER_CREATED, types::ORDER_CANCELLED] {
+        assert_eq!(resale.app.order_event(kind, &order, id, 1).await, 204);
+    }
+    assert_eq!(resale.checked_in(&pass).await, 204);
+    assert_eq!(resale.app.show(id).await["available"], 0);
+    let updates = resale.app.store.events.events(types::TICKET_UPDATED).await;
+    assert_eq!(updates.len(), 1);
+    assert_eq!(updates[0].source, "/ticketing/track-passes");
+}
+
+#[tokio::test]
+async fn a_held_resale_listing_of_a_used_pass_that_sells_stays_sold_out() {
+    let resale = Resale::start().await;
+    let (_, organiser) = resale.app.user("organiser");
+    let (holder, bearer) = resale.app.user("holder");
+    let ticket = resale.app.list(&organiser, "Concert", 5).await;
+    let pass = resale
+        .issued(&holder, ticket["id"].as_str().expect("id"), 2000)
+        .await;
+    let (_, listing) = resale.resell(&bearer, &pass, json!(15)).await;
+    let id = listing["id"].as_str().expect("id");
+    let order = new_id();
+    assert_eq!(
+        resale
+            .app
+            .order_event(types::ORDER_CREATED, &order, id, 1)
+            .await,
+        204
+    );
+    assert_eq!(resale.checked_in(&pass).await, 204);
+    // Paid: sold out (issue-passes refuses to issue against the used pass, and orders refunds).
+    assert_eq!(
+        resale
+            .app
+            .order_event(types::ORDER_COMPLETED, &order, id, 1)
+            .await,
+        204
+    );
+    let shown = resale.app.show(id).await;
+    assert_eq!(shown["available"], 0);
+    assert_eq!(shown["quantity"], 1);
+    assert!(
+        resale
+            .app
+            .store
+            .events
+            .events(types::TICKET_UPDATED)
+            .await
+            .is_empty()
+    );
 }
 
 #[tokio::test]

@@ -66,8 +66,9 @@ async fn buyers_queue_before_a_drop_and_are_let_in_one_after_another() {
     assert_eq!(status, 200);
     assert!(shown["queueSeedHash"].is_string(), "{shown}");
 
-    // From onSaleAt on, exactly one of the two is let in (the seed decides which).
-    tokio::time::sleep(Duration::from_secs(7)).await;
+    // From onSaleAt on (admissions wait a 2 s grace for the last pre-sale joins to be seen),
+    // exactly one of the two is let in (the seed decides which).
+    tokio::time::sleep(Duration::from_secs(9)).await;
     let mut states = Vec::new();
     for bearer in [&first, &second] {
         let (status, entry) = send(http.get(&queue).header("authorization", bearer)).await;

@@ -1,14 +1,15 @@
 //! The queue entries of drops in the orders table ([`crate::queue`]): `queue#<ticket>#<user>`, in
 //! the index partition `line#<ticket>` while waiting and `admitted#<ticket>` while admitted.
 
-use aws_sdk_dynamodb::types::{Select, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{ConditionCheck, Put, Select, TransactWriteItem, Update};
+use contract::OrderStatus;
 use contract::drops::QueueState;
 use shared::dynamo::{self, INDEX, INDEX_PK, INDEX_SK, Item, PK, Writes};
 use shared::error::ApiError;
 use time::OffsetDateTime;
 
 use super::Orders;
-use crate::order::OrderItem;
+use crate::order::{self, OrderItem};
 use crate::queue::{self, QueueEntry};
 use crate::replica::{self, TicketReplica};
 
@@ -17,20 +18,41 @@ use crate::replica::{self, TicketReplica};
 enum Write {
     /// The replica: capacity held or given back, conditioned on the replica as read.
     Replica,
-    /// A queue entry's state change, conditioned on the state it was read in.
+    /// A queue entry's state change, conditioned on the entry as it was read.
     Entry,
+    /// A rejoin's check that the order of the entry it replaces was cancelled.
+    OrderCancelled,
     Order,
     Outbox,
     Answer,
 }
 
+/// The condition of an entry's move out of the line: still waiting, at the place and for the
+/// quantity it was read with.
+const WAITING_AS_READ: &str = "#state = :waiting AND #place = :place AND quantity = :quantity";
+
 /// What joining did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Joined {
-    /// A new entry (or one that replaced a lapsed one, at the back of the line).
+    /// A new entry (or one that replaced an entry that no longer stood, at the back of the line).
     New,
     /// The buyer was in the queue already: nothing was written.
     Existing,
+}
+
+/// How often a join reads and tries again an entry that moved under it.
+const JOIN_ATTEMPTS: usize = 3;
+
+/// What replacing an entry that was read did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rejoin {
+    /// The new entry took its place.
+    Replaced,
+    /// The entry still stands (waiting, admitted in time, ordered and not cancelled, sold out for
+    /// this quantity): nothing was written.
+    Stands,
+    /// The entry changed since it was read: nothing was written.
+    Moved,
 }
 
 /// What an admission did.
@@ -61,9 +83,35 @@ impl Orders {
         self.0.get(queue::key(ticket_id, user_id)).await
     }
 
-    /// Puts a new entry, unless the buyer has one that has not lapsed: one conditional put, the
-    /// only write of a join.
-    pub async fn join(&self, entry: &QueueEntry) -> Result<Joined, ApiError> {
+    /// Puts a new entry, unless the buyer has one that still stands; one that no longer does is
+    /// replaced, at the back (`rejoin`). A buyer who is new or whose entry lapsed costs one
+    /// conditional put: the only write of most joins. `unsold` and `now` are the listing's as the
+    /// caller read it, and the time of the join.
+    pub async fn join(
+        &self,
+        entry: &QueueEntry,
+        unsold: i64,
+        now: i64,
+    ) -> Result<Joined, ApiError> {
+        for _ in 0..JOIN_ATTEMPTS {
+            if self.put_new(entry).await? {
+                return Ok(Joined::New);
+            }
+            let Some(old) = self.entry(&entry.ticket_id, &entry.user_id).await? else {
+                continue;
+            };
+            match self.rejoin(entry, &old, unsold, now).await? {
+                Rejoin::Replaced => return Ok(Joined::New),
+                Rejoin::Stands => return Ok(Joined::Existing),
+                Rejoin::Moved => {}
+            }
+        }
+        // The entry kept moving under the join: it is shown as it is.
+        Ok(Joined::Existing)
+    }
+
+    /// Puts the entry where the buyer has none or a `lapsed` one. Whether it was written.
+    async fn put_new(&self, entry: &QueueEntry) -> Result<bool, ApiError> {
         let put = self
             .0
             .client()
@@ -77,10 +125,95 @@ impl Orders {
             .send()
             .await;
         match put {
-            Ok(_) => Ok(Joined::New),
-            Err(err) if dynamo::is_condition_failure(&err) => Ok(Joined::Existing),
+            Ok(_) => Ok(true),
+            Err(err) if dynamo::is_condition_failure(&err) => Ok(false),
             Err(err) => Err(dynamo::sdk_error(err)),
         }
+    }
+
+    /// Replaces `old`, the buyer's entry as read, with `entry` where `old` no longer stands, in one
+    /// transaction conditioned on `old` being still as read:
+    /// - `lapsed`;
+    /// - `admitted` with its time up at `now` but not yet lapsed by an advance: its quantity goes
+    ///   back to the replica in the same transaction, as a lapse would give it (the replaced entry
+    ///   leaves the index, so no advance lapses it again);
+    /// - `ordered`, and the order was cancelled (by the buyer or by expiry), which gave its
+    ///   tickets back already;
+    /// - `sold-out`, and the new quantity fits in what the listing could still sell (`unsold` as
+    ///   the caller read it: the new entry holds nothing, the next advance judges it again).
+    async fn rejoin(
+        &self,
+        entry: &QueueEntry,
+        old: &QueueEntry,
+        unsold: i64,
+        now: i64,
+    ) -> Result<Rejoin, ApiError> {
+        let put = Put::builder()
+            .table_name(self.0.table())
+            .set_item(Some(dynamo::item_of(entry)?))
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":state", dynamo::s(old.state.as_str()));
+        let mut writes = Writes::new();
+        let put = match old.state {
+            QueueState::Lapsed => put.condition_expression("#state = :state"),
+            QueueState::SoldOut if entry.quantity <= unsold => {
+                put.condition_expression("#state = :state")
+            }
+            QueueState::Admitted => {
+                let Some(until) = old.admitted_until_unix.filter(|&until| until < now) else {
+                    return Ok(Rejoin::Stands);
+                };
+                writes.add(
+                    Write::Replica,
+                    self.adjust(&old.ticket_id, old.quantity, false)?,
+                );
+                put.condition_expression(
+                    "#state = :state AND admittedUntilUnix < :now \
+                     AND admittedUntilUnix = :until AND quantity = :quantity",
+                )
+                .expression_attribute_values(":now", dynamo::n(now))
+                .expression_attribute_values(":until", dynamo::n(until))
+                .expression_attribute_values(":quantity", dynamo::n(old.quantity))
+            }
+            QueueState::Ordered => {
+                let Some(order_id) = old.order_id.as_deref() else {
+                    return Ok(Rejoin::Stands);
+                };
+                writes.add(Write::OrderCancelled, self.is_cancelled(order_id)?);
+                put.condition_expression("#state = :state AND orderId = :order")
+                    .expression_attribute_values(":order", dynamo::s(order_id))
+            }
+            QueueState::Waiting | QueueState::SoldOut => return Ok(Rejoin::Stands),
+        };
+        writes.add(
+            Write::Entry,
+            TransactWriteItem::builder()
+                .put(put.build().map_err(ApiError::internal)?)
+                .build(),
+        );
+        match writes.commit(self.0.client()).await? {
+            Ok(()) => Ok(Rejoin::Replaced),
+            // The order is still open, or was paid: the entry stands.
+            Err(refused) if refused.failed(Write::OrderCancelled) => Ok(Rejoin::Stands),
+            Err(refused) if refused.failed(Write::Entry) => Ok(Rejoin::Moved),
+            Err(refused) => Err(ApiError::internal(format!(
+                "rejoin refused: {:?}",
+                refused.failures()
+            ))),
+        }
+    }
+
+    /// The check, for a transaction, that an order was cancelled (by its buyer or by expiry).
+    fn is_cancelled(&self, order_id: &str) -> Result<TransactWriteItem, ApiError> {
+        let check = ConditionCheck::builder()
+            .table_name(self.0.table())
+            .key(PK, dynamo::s(order::key(order_id)))
+            .condition_expression("#status = :cancelled")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":cancelled", dynamo::s(OrderStatus::Cancelled.as_str()))
+            .build()
+            .map_err(ApiError::internal)?;
+        Ok(TransactWriteItem::builder().condition_check(check).build())
     }
 
     /// The first `limit` waiting entries of a listing's line, in admission order.
@@ -162,19 +295,25 @@ impl Orders {
         entries(output.items.unwrap_or_default())
     }
 
-    /// Ends an admission that ran out unused: the entry becomes `lapsed` (only if it is still
-    /// admitted and its time is up at `now`, so an order in time wins) and its capacity goes back
-    /// to the replica, in one transaction. Whether it lapsed.
+    /// Ends an admission that ran out unused: the entry becomes `lapsed` (only if it is still the
+    /// admission as read, for its quantity and end, and that end is before `now`, so an order in
+    /// time wins and a rejoin for another quantity is not lapsed) and its capacity goes back to the
+    /// replica, in one transaction. Whether it lapsed.
     pub async fn lapse(&self, entry: &QueueEntry, now: i64) -> Result<bool, ApiError> {
         let update = Update::builder()
             .table_name(self.0.table())
             .key(PK, dynamo::s(entry.pk.clone()))
             .update_expression("SET #state = :lapsed REMOVE gsi1pk, gsi1sk")
-            .condition_expression("#state = :admitted AND admittedUntilUnix < :now")
+            .condition_expression(
+                "#state = :admitted AND admittedUntilUnix < :now \
+                 AND admittedUntilUnix = :until AND quantity = :quantity",
+            )
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":lapsed", dynamo::s(QueueState::Lapsed.as_str()))
             .expression_attribute_values(":admitted", dynamo::s(QueueState::Admitted.as_str()))
             .expression_attribute_values(":now", dynamo::n(now))
+            .expression_attribute_values(":until", dynamo::n(until_of(entry)?))
+            .expression_attribute_values(":quantity", dynamo::n(entry.quantity))
             .build()
             .map_err(ApiError::internal)?;
         let mut writes = Writes::new();
@@ -199,7 +338,8 @@ impl Orders {
 
     /// Lets `admit` in until `until` and takes `sold_out` out of the line, in one transaction: the
     /// replica gives the admitted quantity (only if it is still as read: version, `available`,
-    /// `sold`), and each entry moves only if it is still waiting.
+    /// `sold`), and each entry moves only if it is still waiting as read (its place and quantity:
+    /// not a rejoin since, which may want another quantity).
     pub async fn admit(
         &self,
         ticket: &TicketReplica,
@@ -242,8 +382,11 @@ impl Orders {
                     "SET #state = :admitted, admittedUntil = :until, \
                      admittedUntilUnix = :untilUnix, gsi1pk = :ipk, gsi1sk = :isk",
                 )
-                .condition_expression("#state = :waiting")
+                .condition_expression(WAITING_AS_READ)
                 .expression_attribute_names("#state", "state")
+                .expression_attribute_names("#place", "place")
+                .expression_attribute_values(":place", dynamo::s(entry.place.clone()))
+                .expression_attribute_values(":quantity", dynamo::n(entry.quantity))
                 .expression_attribute_values(":admitted", dynamo::s(QueueState::Admitted.as_str()))
                 .expression_attribute_values(":waiting", dynamo::s(QueueState::Waiting.as_str()))
                 .expression_attribute_values(":until", dynamo::s(until_text.clone()))
@@ -268,8 +411,11 @@ impl Orders {
                 .table_name(self.0.table())
                 .key(PK, dynamo::s(entry.pk.clone()))
                 .update_expression("SET #state = :soldOut REMOVE gsi1pk, gsi1sk")
-                .condition_expression("#state = :waiting")
+                .condition_expression(WAITING_AS_READ)
                 .expression_attribute_names("#state", "state")
+                .expression_attribute_names("#place", "place")
+                .expression_attribute_values(":place", dynamo::s(entry.place.clone()))
+                .expression_attribute_values(":quantity", dynamo::n(entry.quantity))
                 .expression_attribute_values(":soldOut", dynamo::s(QueueState::SoldOut.as_str()))
                 .expression_attribute_values(":waiting", dynamo::s(QueueState::Waiting.as_str()))
                 .build()
@@ -286,8 +432,9 @@ impl Orders {
     }
 
     /// Places an admitted buyer's order on the tickets the admission holds: the order, its event,
-    /// the key's answer, and the entry marked `ordered` (only while admitted, in time, for at least
-    /// this quantity), in one transaction. An order for fewer than admitted gives the rest back.
+    /// the key's answer, and the entry marked `ordered` (only while it is the admission as read, for
+    /// its quantity and end, and in time), in one transaction. An order for fewer than admitted
+    /// gives the rest back.
     pub async fn place_admitted(
         &self,
         order: &OrderItem,
@@ -300,12 +447,17 @@ impl Orders {
             .table_name(self.0.table())
             .key(PK, dynamo::s(entry.pk.clone()))
             .update_expression("SET #state = :ordered, orderId = :order REMOVE gsi1pk, gsi1sk")
-            .condition_expression("#state = :admitted AND admittedUntilUnix >= :now")
+            .condition_expression(
+                "#state = :admitted AND admittedUntilUnix >= :now \
+                 AND admittedUntilUnix = :until AND quantity = :quantity",
+            )
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":ordered", dynamo::s(QueueState::Ordered.as_str()))
             .expression_attribute_values(":order", dynamo::s(order.id.as_str()))
             .expression_attribute_values(":admitted", dynamo::s(QueueState::Admitted.as_str()))
             .expression_attribute_values(":now", dynamo::n(shared::time::unix_now()))
+            .expression_attribute_values(":until", dynamo::n(until_of(entry)?))
+            .expression_attribute_values(":quantity", dynamo::n(entry.quantity))
             .build()
             .map_err(ApiError::internal)?;
         let mut writes = Writes::new();
@@ -335,6 +487,13 @@ impl Orders {
             ))),
         }
     }
+}
+
+/// An admission's end, as the entry was read.
+fn until_of(entry: &QueueEntry) -> Result<i64, ApiError> {
+    entry
+        .admitted_until_unix
+        .ok_or_else(|| ApiError::internal(format!("{} is admitted without an end", entry.pk)))
 }
 
 fn entries(items: Vec<Item>) -> Result<Vec<QueueEntry>, ApiError> {

@@ -81,13 +81,17 @@ impl TestApp {
 
     /// Delivers an order event with exactly this data to the handler of its type.
     pub async fn order_event_with(&self, kind: &str, data: &Value) -> u16 {
-        let step = match kind {
-            types::ORDER_CREATED => holds::HOLD,
-            types::ORDER_CANCELLED => holds::RELEASE,
-            _ => holds::SELL,
+        let tickets = self.state.tickets.clone();
+        let router = match kind {
+            types::ORDER_CREATED => holds::router(tickets, holds::HOLD),
+            types::ORDER_CANCELLED => holds::release_router(holds::ReleaseState {
+                tickets,
+                outbox: self.state.outbox.clone(),
+            }),
+            _ => holds::router(tickets, holds::SELL),
         };
         let event = CloudEvent::new("test", kind, "order", data).expect("event");
-        let router = shared::routing::finish(holds::router(self.state.tickets.clone(), step));
+        let router = shared::routing::finish(router);
         testing::send(&router, testing::event_request(&event))
             .await
             .status()
