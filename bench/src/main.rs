@@ -11,10 +11,13 @@
 //! `--timers N` (10000), `--pay-share F` (0.1), `--only guessing` (measure only sign-in under a
 //! password-guessing burst and print the figures, leaving `bench/results` alone), `--only ceiling`
 //! (inside `devstack deps`, no stack: sweep DynamoDB Local's single-order rate over 1 … 256 in
-//! flight and print it, leaving `bench/results` alone).
+//! flight and print it, leaving `bench/results` alone), `--only checkins` (start the stack, measure
+//! only the organiser checking in 1,000 passes, 50 in flight, and merge those figures into the
+//! existing `bench/results/latest.json`, rendering `latest.md` again).
 
 mod budgets;
 mod ceiling;
+mod checkins;
 mod cold_start;
 mod drop;
 mod dynamo;
@@ -35,7 +38,8 @@ struct Options {
     drop: DropSettings,
     starts: usize,
     timers: usize,
-    /// Measure only this part (`guessing`), print it, and write no results.
+    /// Measure only this part: `guessing` and `ceiling` print it and write no results,
+    /// `checkins` merges it into the existing results.
     only: Option<String>,
 }
 
@@ -69,9 +73,13 @@ fn options() -> Result<Options, String> {
             "--in-flight" => options.drop.in_flight = count()?,
             "--starts" => options.starts = count()?,
             "--timers" => options.timers = count()?,
-            "--only" if value == "guessing" || value == "ceiling" => options.only = Some(value),
+            "--only" if ["guessing", "ceiling", "checkins"].contains(&value.as_str()) => {
+                options.only = Some(value);
+            }
             "--only" => {
-                return Err(format!("--only takes guessing or ceiling, not {value:?}"));
+                return Err(format!(
+                    "--only takes guessing, ceiling or checkins, not {value:?}"
+                ));
             }
             "--pay-share" => {
                 options.drop.pay_share = value
@@ -95,11 +103,24 @@ fn storefront_size(project: &Path) -> Option<Storefront> {
         .and_then(|text| serde_json::from_str(&text).ok())
 }
 
+/// Where the results are written, relative to the project (where `make bench` runs).
+const RESULTS_DIR: &str = "bench/results";
+
 /// What a run measured: everything, or (`--only …`) the one part.
 enum Measured {
     All(Box<Results>),
     Guessing(Guessing),
     CeilingSweep(CeilingSweep),
+    /// The results already written, with the check-ins just measured in place of theirs.
+    Checkins(Box<Results>),
+}
+
+/// The results a previous run wrote.
+fn read_results(dir: &Path) -> Result<Results, String> {
+    let path = dir.join("latest.json");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("cannot read {}: {e}", path.display()))
 }
 
 /// `--only ceiling`: the sweep against the dependencies `devstack deps` started, from the
@@ -118,10 +139,35 @@ async fn sweep_only() -> Result<Measured, String> {
     Ok(Measured::CeilingSweep(sweep))
 }
 
+/// The drop's view of a running stack, for the scenarios that go through NGINX.
+struct StackSettings {
+    base_url: String,
+    dynamodb_port: u16,
+    table_prefix: String,
+    jwt_key: String,
+}
+
+impl StackSettings {
+    fn as_drop_stack(&self) -> drop::Stack<'_> {
+        drop::Stack {
+            base_url: &self.base_url,
+            dynamodb_port: self.dynamodb_port,
+            table_prefix: &self.table_prefix,
+            jwt_key: &self.jwt_key,
+        }
+    }
+}
+
 async fn run(options: Options) -> Result<Measured, String> {
     if options.only.as_deref() == Some("ceiling") {
         return sweep_only().await;
     }
+    // `--only checkins` merges into the results already written: read them before starting
+    // anything.
+    let written = match options.only.as_deref() {
+        Some("checkins") => Some(read_results(Path::new(RESULTS_DIR))?),
+        _ => None,
+    };
     let bin_dir: PathBuf = std::env::current_exe()
         .ok()
         .and_then(|exe| exe.parent().map(Path::to_path_buf))
@@ -139,15 +185,24 @@ async fn run(options: Options) -> Result<Measured, String> {
             .cloned()
             .ok_or(format!("devstack env does not set {name}"))
     };
-    let (nats_url, table_prefix, jwt_key) = (
-        setting("NATS_URL")?,
-        setting("TABLE_PREFIX")?,
-        setting("JWT_KEY")?,
-    );
+    let nats_url = setting("NATS_URL")?;
+    let settings = StackSettings {
+        base_url: stack.url(""),
+        dynamodb_port,
+        table_prefix: setting("TABLE_PREFIX")?,
+        jwt_key: setting("JWT_KEY")?,
+    };
+
+    if let Some(mut results) = written {
+        let checkins = checkins::run(&settings.as_drop_stack()).await;
+        stack.stop().await;
+        results.checkins = Some(checkins?);
+        return Ok(Measured::Checkins(Box::new(results)));
+    }
 
     eprintln!("bench: sign-in's memory under 200 concurrent wrong sign-ins");
     let guessing = guessing::run(&bin_dir, &project, &env).await?;
-    if options.only.is_some() {
+    if options.only.as_deref() == Some("guessing") {
         stack.stop().await;
         return Ok(Measured::Guessing(guessing));
     }
@@ -172,17 +227,13 @@ async fn run(options: Options) -> Result<Measured, String> {
         "bench: ticket drop, {} buyers for {} tickets, {} in flight",
         options.drop.buyers, options.drop.tickets, options.drop.in_flight
     );
-    let base_url = stack.url("");
-    let drop = drop::run(
-        &drop::Stack {
-            base_url: &base_url,
-            dynamodb_port,
-            table_prefix: &table_prefix,
-            jwt_key: &jwt_key,
-        },
-        &options.drop,
-    )
-    .await?;
+    let drop = drop::run(&settings.as_drop_stack(), &options.drop).await?;
+    // A check-in that cannot be set up fails the run at the end, not here: the figures measured
+    // so far are still written.
+    let checkins = checkins::run(&settings.as_drop_stack())
+        .await
+        .inspect_err(|problem| eprintln!("bench: check-in: {problem}"))
+        .ok();
 
     eprintln!("bench: expire over {} due timers", options.timers);
     let sweep = sweep::run(&bin_dir, &env, dynamodb_port, options.timers).await?;
@@ -195,6 +246,7 @@ async fn run(options: Options) -> Result<Measured, String> {
         ceiling,
         ceiling_sweep: Some(ceiling_sweep),
         drop,
+        checkins,
         sweep,
         guessing: Some(guessing),
         storefront: storefront_size(&project),
@@ -219,10 +271,8 @@ fn print_json(figures: &impl serde::Serialize) -> ExitCode {
 fn main() -> ExitCode {
     // `bench --report`: renders latest.md again from latest.json, without measuring.
     if std::env::args().nth(1).as_deref() == Some("--report") {
-        let dir = Path::new("bench/results");
-        let rendered = std::fs::read_to_string(dir.join("latest.json"))
-            .map_err(|e| e.to_string())
-            .and_then(|text| serde_json::from_str::<Results>(&text).map_err(|e| e.to_string()))
+        let dir = Path::new(RESULTS_DIR);
+        let rendered = read_results(dir)
             .and_then(|results| report::write(dir, &results).map_err(|e| e.to_string()));
         return match rendered {
             Ok(summary) => {
@@ -260,8 +310,9 @@ fn main() -> ExitCode {
         Measured::All(results) => results,
         Measured::Guessing(guessing) => return print_json(&guessing),
         Measured::CeilingSweep(sweep) => return print_json(&sweep),
+        Measured::Checkins(results) => return write_check_ins(&results),
     };
-    match report::write(Path::new("bench/results"), &results) {
+    match report::write(Path::new(RESULTS_DIR), &results) {
         Ok(summary) => println!("{summary}"),
         Err(err) => {
             eprintln!("bench: cannot write the results: {err}");
@@ -270,6 +321,27 @@ fn main() -> ExitCode {
     }
     if !results.drop.invariants_hold() {
         eprintln!("bench: the drop broke an invariant: sold − quantity and 5xx must both be 0");
+        return ExitCode::FAILURE;
+    }
+    if !results.checkins.as_ref().is_some_and(|c| c.all_admitted()) {
+        eprintln!("bench: every check-in of a distinct pass must be measured and answer 200");
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
+/// `--only checkins`: writes the merged results and says whether every scan answered 200.
+fn write_check_ins(results: &Results) -> ExitCode {
+    if let Err(err) = report::write(Path::new(RESULTS_DIR), results) {
+        eprintln!("bench: cannot write the results: {err}");
+        return ExitCode::FAILURE;
+    }
+    let Some(checkins) = &results.checkins else {
+        return ExitCode::FAILURE;
+    };
+    println!("{}", report::check_in_summary(checkins));
+    if !checkins.all_admitted() {
+        eprintln!("bench: not every check-in of a distinct pass answered 200");
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS

@@ -14,6 +14,7 @@ use crate::results::{CeilingLevel, Results, Statuses};
 /// The sections after the budget table, in order.
 const SECTIONS: &[fn(&Results, &mut String)] = &[
     drop_section,
+    check_in_section,
     ceiling_section,
     ceiling_sweep_section,
     guessing_section,
@@ -292,6 +293,57 @@ fn drop_section(r: &Results, md: &mut String) {
     }
 }
 
+/// The organiser's scans: architecture.md sets no budget for them, so their own table.
+fn check_in_section(r: &Results, md: &mut String) {
+    let Some(checkins) = &r.checkins else {
+        return;
+    };
+    let _ = writeln!(md, "\n## Check-in\n");
+    let _ = writeln!(
+        md,
+        "The organiser checks in {} distinct passes (bought and paid beforehand: 100 orders of 10), each \
+         once, {} in flight, `POST /api/checkins` through NGINX: every answer should be 200.\n",
+        checkins.passes, checkins.in_flight
+    );
+    let _ = writeln!(md, "| figure | value |\n|---|---|");
+    for (name, value) in [
+        (
+            "check-ins per second",
+            format!(
+                "{:.0} ({:.2} s in all)",
+                checkins.checkins_per_second, checkins.seconds
+            ),
+        ),
+        (
+            "latency p50 / p99",
+            format!(
+                "{:.0} / {:.0} ms",
+                checkins.latency.p50_ms, checkins.latency.p99_ms
+            ),
+        ),
+        (
+            "200s",
+            format!("{} of {}", checkins.admitted, checkins.passes),
+        ),
+        ("answers by status", statuses(&checkins.statuses)),
+    ] {
+        let _ = writeln!(md, "| {name} | {value} |");
+    }
+}
+
+/// One line for the terminal after `--only checkins`.
+pub fn check_in_summary(checkins: &crate::results::Checkins) -> String {
+    format!(
+        "bench: {:.0} check-ins/s, p50 {:.0} ms, p99 {:.0} ms, {} of {} answered 200; results in \
+         bench/results/latest.md",
+        checkins.checkins_per_second,
+        checkins.latency.p50_ms,
+        checkins.latency.p99_ms,
+        checkins.admitted,
+        checkins.passes
+    )
+}
+
 fn ceiling_section(r: &Results, md: &mut String) {
     let (drop, ceiling) = (&r.drop, &r.ceiling);
     let _ = writeln!(md, "\n## The ceiling: DynamoDB Local alone\n");
@@ -525,6 +577,43 @@ mod tests {
         let results: Results = serde_json::from_str(&text).expect("typed results");
         let page = std::fs::read_to_string(dir.join("latest.md")).expect("latest.md");
         assert_eq!(markdown(&results), page);
+    }
+
+    /// A run with check-ins shows their rate, p50, p99 and how many of the passes answered 200.
+    #[test]
+    fn check_ins_get_their_own_table_with_rate_percentiles_and_200s() {
+        use crate::results::Checkins;
+
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("results");
+        let text = std::fs::read_to_string(dir.join("latest.json")).expect("latest.json");
+        let mut results: Results = serde_json::from_str(&text).expect("typed results");
+        let mut latency = results.ceiling.latency;
+        (latency.p50_ms, latency.p99_ms) = (21.0, 87.0);
+        results.checkins = Some(Checkins {
+            passes: 1_000,
+            in_flight: 50,
+            admitted: 1_000,
+            statuses: [("200".to_owned(), 1_000)].into(),
+            seconds: 2.5,
+            checkins_per_second: 400.0,
+            latency,
+        });
+
+        let page = markdown(&results);
+        assert!(page.contains("## Check-in"), "{page}");
+        assert!(
+            page.contains("| check-ins per second | 400 (2.50 s in all) |"),
+            "{page}"
+        );
+        assert!(
+            page.contains("| latency p50 / p99 | 21 / 87 ms |"),
+            "{page}"
+        );
+        assert!(page.contains("| 200s | 1000 of 1000 |"), "{page}");
+
+        let json = serde_json::to_string(&results).expect("serialises");
+        let back: Results = serde_json::from_str(&json).expect("reads back");
+        assert!(back.checkins.is_some_and(|c| c.all_admitted()));
     }
 
     /// The drop's sell-out rate is set against the sweep's best level, not the ceiling at 200 in

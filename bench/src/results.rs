@@ -20,6 +20,9 @@ pub struct Results {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ceiling_sweep: Option<CeilingSweep>,
     pub drop: Drop,
+    /// Absent from results written before this measurement existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkins: Option<Checkins>,
     pub sweep: Sweep,
     /// Absent from results written before this measurement existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -169,6 +172,27 @@ pub struct Payments {
     pub statuses: Statuses,
     pub seconds: f64,
     pub latency: Latency,
+}
+
+/// The organiser checking in distinct passes through NGINX, each once.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Checkins {
+    pub passes: usize,
+    pub in_flight: usize,
+    /// Answers 200: every pass is scanned once, so this should be `passes`.
+    pub admitted: u64,
+    pub statuses: Statuses,
+    pub seconds: f64,
+    pub checkins_per_second: f64,
+    pub latency: Latency,
+}
+
+impl Checkins {
+    /// Every scan admitted its pass, none answered otherwise.
+    pub fn all_admitted(&self) -> bool {
+        self.admitted == self.passes as u64 && self.statuses.len() == 1
+    }
 }
 
 /// The expiry sweep over many due timers.

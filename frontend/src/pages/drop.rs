@@ -60,7 +60,7 @@ fn queue_seed(hash: Option<String>, seed: Option<String>) -> View {
                 p(class="hint") {
                     "How to verify: " code { "printf %s SEED | xxd -r -p | sha256sum" }
                     " prints the hash published before the sale; those who joined before it are \
-                     let in in ascending order of HMAC-SHA256(seed, buyer id)."
+                     let in in ascending order of HMAC-SHA256 keyed with the seed's bytes over their buyer id."
                 }
             },
         ),
