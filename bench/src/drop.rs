@@ -11,7 +11,7 @@ use shared::dynamo::TablePrefix;
 use shared::session::Sessions;
 
 use crate::results::{Drop, Payments};
-use crate::stats;
+use crate::{cpu, stats};
 
 pub struct DropSettings {
     pub buyers: usize,
@@ -23,6 +23,8 @@ pub struct DropSettings {
 
 pub struct Stack<'a> {
     pub base_url: &'a str,
+    /// devstack's run folder: its pid files say which process is which ([`crate::cpu`]).
+    pub run_dir: &'a std::path::Path,
     pub dynamodb_port: u16,
     pub table_prefix: &'a str,
     pub jwt_key: &'a str,
@@ -83,6 +85,7 @@ pub async fn run(stack: &Stack<'_>, settings: &DropSettings) -> Result<Drop, Str
     }
 
     let url = format!("{}/api/orders", stack.base_url);
+    let cpu_before = cpu::snapshot(stack.run_dir);
     let started = Instant::now();
     let placed: Vec<Placed> = futures::stream::iter(buyers.iter().enumerate())
         .map(|(buyer, token)| {
@@ -116,6 +119,7 @@ pub async fn run(stack: &Stack<'_>, settings: &DropSettings) -> Result<Drop, Str
         .collect()
         .await;
     let seconds = started.elapsed().as_secs_f64();
+    let cpu = cpu::used_between(&cpu_before, &cpu::snapshot(stack.run_dir));
 
     let (statuses, latencies) = stats::answers(placed.iter().map(|p| (p.status, p.elapsed)));
     let accepted: Vec<&Placed> = placed.iter().filter(|p| p.status == Some(201)).collect();
@@ -136,14 +140,14 @@ pub async fn run(stack: &Stack<'_>, settings: &DropSettings) -> Result<Drop, Str
     let quantity = i64::try_from(settings.tickets).map_err(|e| e.to_string())?;
     let held_in_store = quantity - replica.available;
 
-    let payments = pay(
-        &http,
-        stack.base_url,
-        &buyers,
-        &accepted,
-        settings.pay_share,
-    )
-    .await;
+    let paying: Vec<Accepted<'_>> = accepted
+        .iter()
+        .map(|placed| Accepted {
+            token: &buyers[placed.buyer],
+            order_id: placed.order_id.as_deref().unwrap_or_default(),
+        })
+        .collect();
+    let payments = pay(&http, stack.base_url, &paying, settings.pay_share).await;
 
     Ok(Drop {
         buyers: settings.buyers,
@@ -160,26 +164,30 @@ pub async fn run(stack: &Stack<'_>, settings: &DropSettings) -> Result<Drop, Str
         requests_per_second: settings.buyers as f64 / seconds,
         sell_out_seconds,
         latency: stats::percentiles(&latencies),
+        cpu,
         payments,
     })
 }
 
+/// An accepted order and the session of the buyer who placed it.
+pub struct Accepted<'a> {
+    pub token: &'a str,
+    pub order_id: &'a str,
+}
+
 /// Pays for a share of the accepted orders with the test card, 20 at a time, as buyers would.
-async fn pay(
+pub async fn pay(
     http: &reqwest::Client,
     base_url: &str,
-    buyers: &[String],
-    accepted: &[&Placed],
+    accepted: &[Accepted<'_>],
     share: f64,
 ) -> Payments {
     let count = ((accepted.len() as f64) * share).ceil() as usize;
     let url = format!("{base_url}/api/payments");
     let started = Instant::now();
     let outcomes: Vec<(Option<u16>, Duration)> = futures::stream::iter(accepted.iter().take(count))
-        .map(|placed| {
+        .map(|accepted| {
             let (http, url) = (http, &url);
-            let token = &buyers[placed.buyer];
-            let order_id = placed.order_id.clone().unwrap_or_default();
             async move {
                 let began = Instant::now();
                 // The payments context learns of an order through its event: a 404 just after the
@@ -188,8 +196,8 @@ async fn pay(
                 for _ in 0..50 {
                     status = http
                         .post(url)
-                        .bearer_auth(token)
-                        .json(&json!({"orderId": order_id, "paymentMethodId": "pm_card_visa"}))
+                        .bearer_auth(accepted.token)
+                        .json(&json!({"orderId": accepted.order_id, "paymentMethodId": "pm_card_visa"}))
                         .send()
                         .await
                         .ok()

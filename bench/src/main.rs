@@ -3,8 +3,9 @@
 //!
 //! Starts the whole local stack from the release binaries beside this one, then measures: cold start,
 //! memory and size of every function; DynamoDB Local's own ceiling for place-order's transaction; the
-//! ticket drop through NGINX; the expiry sweep over many timers. Timings are reported, never judged;
-//! the drop's sold − quantity and 5xx count are checked, and a run that breaks them fails.
+//! ticket drop through NGINX; the queued drop (a drop's waiting room, and its fairness); the expiry
+//! sweep over many timers. Timings are reported, never judged; each drop's sold − quantity and 5xx
+//! count are checked, and a run that breaks them fails.
 //!
 //! `bench --report` renders `latest.md` again from `latest.json`.
 //! Flags: `--buyers N` (2000), `--tickets Q` (500), `--in-flight N` (200), `--starts N` (20),
@@ -13,16 +14,20 @@
 //! (inside `devstack deps`, no stack: sweep DynamoDB Local's single-order rate over 1 … 256 in
 //! flight and print it, leaving `bench/results` alone), `--only checkins` (start the stack, measure
 //! only the organiser checking in 1,000 passes, 50 in flight, and merge those figures into the
-//! existing `bench/results/latest.json`, rendering `latest.md` again).
+//! existing `bench/results/latest.json`, rendering `latest.md` again), `--only queued` (the same for
+//! the queued drop). The queued drop's flags: `--queued-buyers N` (20000), `--queued-tickets Q`
+//! (2000), `--queued-in-flight N` (1000), `--queued-on-sale-after S` (60 seconds).
 
 mod budgets;
 mod ceiling;
 mod checkins;
 mod cold_start;
+mod cpu;
 mod drop;
 mod dynamo;
 mod guessing;
 mod images;
+mod queued;
 mod report;
 mod results;
 mod stats;
@@ -32,14 +37,19 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::drop::DropSettings;
-use crate::results::{CeilingSweep, Guessing, Results, Storefront};
+use crate::queued::QueuedSettings;
+use crate::results::{BestSingleOrder, CeilingSweep, Guessing, Results, Storefront};
+
+/// The parts `--only` measures alone.
+const ONLY: [&str; 4] = ["guessing", "ceiling", "checkins", "queued"];
 
 struct Options {
     drop: DropSettings,
+    queued: QueuedSettings,
     starts: usize,
     timers: usize,
     /// Measure only this part: `guessing` and `ceiling` print it and write no results,
-    /// `checkins` merges it into the existing results.
+    /// `checkins` and `queued` merge it into the existing results.
     only: Option<String>,
 }
 
@@ -49,6 +59,13 @@ fn options() -> Result<Options, String> {
             buyers: 2_000,
             tickets: 500,
             in_flight: 200,
+            pay_share: 0.1,
+        },
+        queued: QueuedSettings {
+            buyers: 20_000,
+            tickets: 2_000,
+            in_flight: 1_000,
+            on_sale_after: std::time::Duration::from_secs(60),
             pay_share: 0.1,
         },
         starts: 20,
@@ -73,13 +90,17 @@ fn options() -> Result<Options, String> {
             "--in-flight" => options.drop.in_flight = count()?,
             "--starts" => options.starts = count()?,
             "--timers" => options.timers = count()?,
-            "--only" if ["guessing", "ceiling", "checkins"].contains(&value.as_str()) => {
+            "--queued-buyers" => options.queued.buyers = count()?,
+            "--queued-tickets" => options.queued.tickets = count()?,
+            "--queued-in-flight" => options.queued.in_flight = count()?,
+            "--queued-on-sale-after" => {
+                options.queued.on_sale_after = std::time::Duration::from_secs(count()? as u64);
+            }
+            "--only" if ONLY.contains(&value.as_str()) => {
                 options.only = Some(value);
             }
             "--only" => {
-                return Err(format!(
-                    "--only takes guessing, ceiling or checkins, not {value:?}"
-                ));
+                return Err(format!("--only takes {}, not {value:?}", ONLY.join(", ")));
             }
             "--pay-share" => {
                 options.drop.pay_share = value
@@ -89,6 +110,7 @@ fn options() -> Result<Options, String> {
                     .ok_or(format!(
                         "--pay-share must be between 0 and 1, not {value:?}"
                     ))?;
+                options.queued.pay_share = options.drop.pay_share;
             }
             _ => return Err(format!("unknown flag {flag}")),
         }
@@ -111,8 +133,26 @@ enum Measured {
     All(Box<Results>),
     Guessing(Guessing),
     CeilingSweep(CeilingSweep),
-    /// The results already written, with the check-ins just measured in place of theirs.
-    Checkins(Box<Results>),
+    /// The results already written, with the part just measured (`--only checkins` or `--only
+    /// queued`) in place of theirs.
+    Merged(Box<Results>, Merged),
+}
+
+/// The parts measured alone and merged into the results already written.
+#[derive(Clone, Copy)]
+enum Merged {
+    Checkins,
+    Queued,
+}
+
+impl Merged {
+    fn of(only: Option<&str>) -> Option<Self> {
+        match only {
+            Some("checkins") => Some(Self::Checkins),
+            Some("queued") => Some(Self::Queued),
+            _ => None,
+        }
+    }
 }
 
 /// The results a previous run wrote.
@@ -142,6 +182,7 @@ async fn sweep_only() -> Result<Measured, String> {
 /// The drop's view of a running stack, for the scenarios that go through NGINX.
 struct StackSettings {
     base_url: String,
+    run_dir: PathBuf,
     dynamodb_port: u16,
     table_prefix: String,
     jwt_key: String,
@@ -151,6 +192,7 @@ impl StackSettings {
     fn as_drop_stack(&self) -> drop::Stack<'_> {
         drop::Stack {
             base_url: &self.base_url,
+            run_dir: &self.run_dir,
             dynamodb_port: self.dynamodb_port,
             table_prefix: &self.table_prefix,
             jwt_key: &self.jwt_key,
@@ -162,11 +204,11 @@ async fn run(options: Options) -> Result<Measured, String> {
     if options.only.as_deref() == Some("ceiling") {
         return sweep_only().await;
     }
-    // `--only checkins` merges into the results already written: read them before starting
-    // anything.
-    let written = match options.only.as_deref() {
-        Some("checkins") => Some(read_results(Path::new(RESULTS_DIR))?),
-        _ => None,
+    // `--only checkins` and `--only queued` merge into the results already written: read them
+    // before starting anything.
+    let written = match Merged::of(options.only.as_deref()) {
+        Some(part) => Some((read_results(Path::new(RESULTS_DIR))?, part)),
+        None => None,
     };
     let bin_dir: PathBuf = std::env::current_exe()
         .ok()
@@ -188,16 +230,17 @@ async fn run(options: Options) -> Result<Measured, String> {
     let nats_url = setting("NATS_URL")?;
     let settings = StackSettings {
         base_url: stack.url(""),
+        run_dir: stack.run_dir.clone(),
         dynamodb_port,
         table_prefix: setting("TABLE_PREFIX")?,
         jwt_key: setting("JWT_KEY")?,
     };
 
-    if let Some(mut results) = written {
-        let checkins = checkins::run(&settings.as_drop_stack()).await;
+    if let Some((mut results, part)) = written {
+        let measured = measure_merged(&mut results, part, &settings, &options.queued).await;
         stack.stop().await;
-        results.checkins = Some(checkins?);
-        return Ok(Measured::Checkins(Box::new(results)));
+        measured?;
+        return Ok(Measured::Merged(Box::new(results), part));
     }
 
     eprintln!("bench: sign-in's memory under 200 concurrent wrong sign-ins");
@@ -228,6 +271,12 @@ async fn run(options: Options) -> Result<Measured, String> {
         options.drop.buyers, options.drop.tickets, options.drop.in_flight
     );
     let drop = drop::run(&settings.as_drop_stack(), &options.drop).await?;
+    // A queued drop that cannot be set up fails the run at the end, as a check-in does.
+    let best = best_single_order(&ceiling_sweep, "this run".to_owned());
+    let queued = run_queued(&settings, &options.queued, best)
+        .await
+        .inspect_err(|problem| eprintln!("bench: queued drop: {problem}"))
+        .ok();
     // A check-in that cannot be set up fails the run at the end, not here: the figures measured
     // so far are still written.
     let checkins = checkins::run(&settings.as_drop_stack())
@@ -246,6 +295,7 @@ async fn run(options: Options) -> Result<Measured, String> {
         ceiling,
         ceiling_sweep: Some(ceiling_sweep),
         drop,
+        queued,
         checkins,
         sweep,
         guessing: Some(guessing),
@@ -310,10 +360,15 @@ fn main() -> ExitCode {
         Measured::All(results) => results,
         Measured::Guessing(guessing) => return print_json(&guessing),
         Measured::CeilingSweep(sweep) => return print_json(&sweep),
-        Measured::Checkins(results) => return write_check_ins(&results),
+        Measured::Merged(results, part) => return write_merged(&results, part),
     };
     match report::write(Path::new(RESULTS_DIR), &results) {
-        Ok(summary) => println!("{summary}"),
+        Ok(summary) => {
+            println!("{summary}");
+            if let Some(queued) = &results.queued {
+                println!("{}", report::queued_summary(queued));
+            }
+        }
         Err(err) => {
             eprintln!("bench: cannot write the results: {err}");
             return ExitCode::FAILURE;
@@ -323,6 +378,12 @@ fn main() -> ExitCode {
         eprintln!("bench: the drop broke an invariant: sold − quantity and 5xx must both be 0");
         return ExitCode::FAILURE;
     }
+    if !results.queued.as_ref().is_some_and(|q| q.invariants_hold()) {
+        eprintln!(
+            "bench: the queued drop must be measured and keep its invariants: sold − quantity and 5xx must both be 0"
+        );
+        return ExitCode::FAILURE;
+    }
     if !results.checkins.as_ref().is_some_and(|c| c.all_admitted()) {
         eprintln!("bench: every check-in of a distinct pass must be measured and answer 200");
         return ExitCode::FAILURE;
@@ -330,18 +391,86 @@ fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// `--only checkins`: writes the merged results and says whether every scan answered 200.
-fn write_check_ins(results: &Results) -> ExitCode {
+/// `--only checkins` or `--only queued`: measures that part into the results already written.
+async fn measure_merged(
+    results: &mut Results,
+    part: Merged,
+    settings: &StackSettings,
+    queued: &QueuedSettings,
+) -> Result<(), String> {
+    match part {
+        Merged::Checkins => {
+            results.checkins = Some(checkins::run(&settings.as_drop_stack()).await?)
+        }
+        Merged::Queued => {
+            let best = results.ceiling_sweep.as_ref().and_then(|sweep| {
+                best_single_order(
+                    sweep,
+                    format!(
+                        "the run of {}, read from latest.json (--only queued)",
+                        results.date
+                    ),
+                )
+            });
+            results.queued = Some(run_queued(settings, queued, best).await?);
+        }
+    }
+    Ok(())
+}
+
+async fn run_queued(
+    settings: &StackSettings,
+    queued: &QueuedSettings,
+    best: Option<BestSingleOrder>,
+) -> Result<results::QueuedDrop, String> {
+    eprintln!(
+        "bench: queued drop, {} buyers for {} tickets, {} in flight",
+        queued.buyers, queued.tickets, queued.in_flight
+    );
+    queued::run(&settings.as_drop_stack(), queued, best).await
+}
+
+/// The sweep's best level, said where it was measured.
+fn best_single_order(sweep: &CeilingSweep, measured: String) -> Option<BestSingleOrder> {
+    sweep.best().map(|best| BestSingleOrder {
+        orders_per_second: best.orders_per_second,
+        in_flight: best.in_flight,
+        measured,
+    })
+}
+
+/// `--only checkins` or `--only queued`: writes the merged results and says whether the part just
+/// measured kept its invariants (every scan answered 200; sold − quantity and 5xx both 0).
+fn write_merged(results: &Results, part: Merged) -> ExitCode {
     if let Err(err) = report::write(Path::new(RESULTS_DIR), results) {
         eprintln!("bench: cannot write the results: {err}");
         return ExitCode::FAILURE;
     }
-    let Some(checkins) = &results.checkins else {
-        return ExitCode::FAILURE;
+    let (summary, kept, broken) = match part {
+        Merged::Checkins => {
+            let Some(checkins) = &results.checkins else {
+                return ExitCode::FAILURE;
+            };
+            (
+                report::check_in_summary(checkins),
+                checkins.all_admitted(),
+                "not every check-in of a distinct pass answered 200",
+            )
+        }
+        Merged::Queued => {
+            let Some(queued) = &results.queued else {
+                return ExitCode::FAILURE;
+            };
+            (
+                report::queued_summary(queued),
+                queued.invariants_hold(),
+                "the queued drop broke an invariant: sold − quantity and 5xx must both be 0",
+            )
+        }
     };
-    println!("{}", report::check_in_summary(checkins));
-    if !checkins.all_admitted() {
-        eprintln!("bench: not every check-in of a distinct pass answered 200");
+    println!("{summary}");
+    if !kept {
+        eprintln!("bench: {broken}");
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS

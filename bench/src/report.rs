@@ -9,11 +9,13 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::budgets;
-use crate::results::{CeilingLevel, Results, Statuses};
+use crate::cpu::ProcessCpu;
+use crate::results::{CeilingLevel, Latency, QueuedDrop, Requests, Results, Statuses};
 
 /// The sections after the budget table, in order.
 const SECTIONS: &[fn(&Results, &mut String)] = &[
     drop_section,
+    queued_section,
     check_in_section,
     ceiling_section,
     ceiling_sweep_section,
@@ -291,6 +293,283 @@ fn drop_section(r: &Results, md: &mut String) {
     ] {
         let _ = writeln!(md, "| {name} | {value} |");
     }
+    cpu_section(
+        &drop.cpu,
+        drop.orders_accepted,
+        Some(drop.seconds),
+        r.cores,
+        md,
+    );
+}
+
+/// How many processes the CPU table names before it sums up the rest.
+const CPU_ROWS: usize = 10;
+
+/// Where the processor time of a drop went, process by process, per accepted order; with the
+/// race's wall time, how much of the machine it had. On a machine this size, the sum per order
+/// bounds the rate, whichever process spends it.
+fn cpu_section(
+    cpu: &[ProcessCpu],
+    orders: usize,
+    seconds: Option<f64>,
+    cores: usize,
+    md: &mut String,
+) {
+    if cpu.is_empty() || orders == 0 {
+        return;
+    }
+    let orders = orders as f64;
+    let total: f64 = cpu.iter().map(|p| p.cpu_ms).sum();
+    let _ = writeln!(
+        md,
+        "\nProcessor time while buyers raced (user + system, from `/proc`), per accepted order:\n"
+    );
+    let _ = writeln!(
+        md,
+        "| process | CPU | per order | share |\n|---|---|---|---|"
+    );
+    let row = |md: &mut String, name: &str, ms: f64| {
+        let _ = writeln!(
+            md,
+            "| {name} | {:.1} s | {:.1} ms | {:.0} % |",
+            ms / 1_000.0,
+            ms / orders,
+            100.0 * ms / total.max(f64::EPSILON)
+        );
+    };
+    for process in cpu.iter().take(CPU_ROWS) {
+        row(md, &format!("`{}`", process.process), process.cpu_ms);
+    }
+    if cpu.len() > CPU_ROWS {
+        let rest: f64 = cpu.iter().skip(CPU_ROWS).map(|p| p.cpu_ms).sum();
+        row(md, &format!("{} others", cpu.len() - CPU_ROWS), rest);
+    }
+    row(md, "**all**", total);
+    let per_order = total / orders;
+    let mut line = format!(
+        "\nOne order cost the whole machine {per_order:.1} ms of CPU: at that cost, {cores} cores \
+         sell at most {:.0} orders/s",
+        1_000.0 * cores as f64 / per_order.max(f64::EPSILON)
+    );
+    if let Some(seconds) = seconds.filter(|s| *s > 0.0) {
+        let _ = write!(
+            line,
+            "; the race kept {:.0} % of the {cores} cores busy",
+            100.0 * total / (1_000.0 * seconds * cores as f64)
+        );
+    }
+    let _ = writeln!(md, "{line}.");
+}
+
+/// The queued drop: its goals, each met or not, then its figures.
+fn queued_section(r: &Results, md: &mut String) {
+    let Some(q) = &r.queued else {
+        return;
+    };
+    let _ = writeln!(md, "\n## Queued drop through NGINX\n");
+    let _ = writeln!(
+        md,
+        "{} buyers, already signed in, for one drop of {} tickets whose `onSaleAt` is {} s after the \
+         listing; {} requests in flight at most across all of them. Half join the queue before \
+         `onSaleAt`, half at it; each then reads its entry at the storefront's pace \
+         (`contract::drops::next_read_ms`, `Retry-After` honoured), orders (one ticket, with an \
+         `Idempotency-Key`) as soon as it is admitted, and stops at `ordered`, `lapsed` or \
+         `sold-out`, or when every ticket is ordered. Buyers are counted pre- or post-sale by their \
+         entry's `joinedAt`: {} before, {} after, {} not joined ({} meant to join before but were \
+         answered after `onSaleAt`).\n",
+        q.buyers,
+        q.tickets,
+        q.on_sale_after_seconds,
+        q.in_flight,
+        q.pre_sale_buyers,
+        q.post_sale_buyers,
+        q.not_joined,
+        q.pre_sale_joins_answered_late,
+    );
+    let _ = writeln!(md, "| goal | measured | met |\n|---|---|---|");
+    for (goal, measured, met) in queued_goals(q) {
+        let _ = writeln!(
+            md,
+            "| {goal} | {measured} | {} |",
+            if met { "yes" } else { "NO" }
+        );
+    }
+    let _ = writeln!(md, "\n| figure | value |\n|---|---|");
+    let seconds = |s: Option<f64>| s.map_or("not sold out".to_owned(), |s| format!("{s:.2} s"));
+    for (name, value) in [
+        ("join (`POST …/queue`)", requests(&q.joins)),
+        ("queue reads (`GET …/queue`)", requests(&q.reads)),
+        ("place-order", requests(&q.orders)),
+        ("where the buyers ended", statuses(&q.final_states)),
+        (
+            "orders accepted (201) / ordered in all (also those whose 201 was lost)",
+            format!(
+                "{} / {}",
+                q.orders_accepted,
+                q.tickets as i64 + q.sold_minus_quantity
+            ),
+        ),
+        (
+            "held in DynamoDB − sold",
+            q.held_in_store_minus_sold.to_string(),
+        ),
+        (
+            "from `onSaleAt` to sold out (last accepted order)",
+            seconds(q.sold_out_after_on_sale_seconds),
+        ),
+        (
+            "selling (first order sent to last accepted)",
+            match (q.selling_seconds, q.orders_per_second_selling_out) {
+                (Some(s), Some(rate)) => format!("{s:.2} s, {rate:.0} orders/s"),
+                _ => "not measured".to_owned(),
+            },
+        ),
+        (
+            "then paid (test card, 20 at a time)",
+            format!(
+                "{} of {} attempted, statuses {}, p50 {:.0} ms",
+                q.payments.succeeded,
+                q.payments.attempted,
+                statuses(&q.payments.statuses),
+                q.payments.latency.p50_ms
+            ),
+        ),
+    ] {
+        let _ = writeln!(md, "| {name} | {value} |");
+    }
+    if let Some(best) = &q.best_single_order {
+        let _ = writeln!(
+            md,
+            "\nThe best single-order rate it is set against, {:.0}/s at {} in flight, is from {}.",
+            best.orders_per_second, best.in_flight, best.measured
+        );
+    }
+    let _ = writeln!(
+        md,
+        "\nPre-sale admissions are timed by their `admittedUntil` (the admission's time plus the window, \
+         in whole seconds; admissions are serialised on the listing's replica), so only pairs admitted \
+         in different seconds are compared; the bench's own reads come only every 2 to 8 s."
+    );
+    // Joins and reads of every buyer, winners or not, are in it: per order sold.
+    let sold = usize::try_from(q.sold_minus_quantity + q.tickets as i64).unwrap_or(0);
+    cpu_section(&q.cpu, sold, None, r.cores, md);
+}
+
+/// The queued drop's goals: what, measured, met.
+fn queued_goals(q: &QueuedDrop) -> Vec<(&'static str, String, bool)> {
+    let mut goals = vec![
+        (
+            "sold − quantity",
+            q.sold_minus_quantity.to_string(),
+            q.sold_minus_expected == 0 && q.held_in_store_minus_sold == 0,
+        ),
+        (
+            "5xx answers (and no answer)",
+            q.server_errors.to_string(),
+            q.server_errors == 0,
+        ),
+    ];
+    let post = &q.post_sale;
+    goals.push((
+        "post-sale buyers admitted in the order they joined: inversions",
+        if post.winners == 0 {
+            format!(
+                "0: no post-sale buyer won ({} lost), as expected with more pre-sale entries than tickets",
+                post.losers
+            )
+        } else {
+            format!(
+                "{} of {} (winner, loser) pairs ({:.2} %)",
+                post.inversions,
+                post.pairs,
+                100.0 * post.inversions as f64 / post.pairs.max(1) as f64
+            )
+        },
+        post.inversions == 0,
+    ));
+    goals.push((
+        "`queueSeed` hashes to the `queueSeedHash` published before the sale",
+        if q.seed_matches_hash {
+            "yes"
+        } else {
+            "no (or no seed)"
+        }
+        .to_owned(),
+        q.seed_matches_hash,
+    ));
+    match &q.pre_sale {
+        Some(pre) => {
+            goals.push((
+                "pre-sale buyers admitted are the first in HMAC order that fit",
+                format!(
+                    "{} admitted, the first {} expected (the tickets, and one more per admission \
+                     that lapsed); {} out of turn, {} passed over",
+                    pre.admitted, pre.expected, pre.admitted_out_of_turn, pre.passed_over
+                ),
+                pre.admitted_out_of_turn == 0 && pre.passed_over == 0,
+            ));
+            goals.push((
+                "pre-sale admissions out of HMAC order",
+                format!(
+                    "{} of {} pairs admitted in different seconds",
+                    pre.out_of_order_pairs, pre.comparable_pairs
+                ),
+                pre.out_of_order_pairs == 0,
+            ));
+        }
+        None => goals.push((
+            "pre-sale buyers admitted in HMAC order",
+            "not checked: no seed matching its hash".to_owned(),
+            false,
+        )),
+    }
+    goals.push((
+        "admitted buyers who ordered in time and got no 201",
+        q.admitted_refused_in_time.to_string(),
+        q.admitted_refused_in_time == 0,
+    ));
+    if let (Some(rate), Some(best)) = (q.orders_per_second_selling_out, &q.best_single_order)
+        && best.orders_per_second > 0.0
+    {
+        let times = rate / best.orders_per_second;
+        goals.push((
+            "orders/s while selling out / best single-order rate (the direct drop's budget)",
+            format!(
+                "{times:.1} × ({rate:.0} / {:.0} per s, best at {} in flight)",
+                best.orders_per_second, best.in_flight
+            ),
+            times >= budgets::DROP_TIMES_BEST_SINGLE_ORDER,
+        ));
+    }
+    goals
+}
+
+/// `count, p50 / p99, statuses` of one kind of request.
+fn requests(requests: &Requests) -> String {
+    let Latency { p50_ms, p99_ms, .. } = requests.latency;
+    format!(
+        "{} requests, p50 {p50_ms:.0} ms, p99 {p99_ms:.0} ms, statuses {}",
+        requests.count,
+        statuses(&requests.statuses)
+    )
+}
+
+/// One line for the terminal after `--only queued`.
+pub fn queued_summary(q: &QueuedDrop) -> String {
+    format!(
+        "bench: queued drop of {} tickets for {} buyers: sold − Q = {}, 5xx = {}, sold out {} after \
+         onSaleAt, joins p99 {:.0} ms, reads p99 {:.0} ms, orders p99 {:.0} ms; results in \
+         bench/results/latest.md",
+        q.tickets,
+        q.buyers,
+        q.sold_minus_quantity,
+        q.server_errors,
+        q.sold_out_after_on_sale_seconds
+            .map_or("never".to_owned(), |s| format!("{s:.1} s")),
+        q.joins.latency.p99_ms,
+        q.reads.latency.p99_ms,
+        q.orders.latency.p99_ms,
+    )
 }
 
 /// The organiser's scans: architecture.md sets no budget for them, so their own table.
@@ -614,6 +893,140 @@ mod tests {
         let json = serde_json::to_string(&results).expect("serialises");
         let back: Results = serde_json::from_str(&json).expect("reads back");
         assert!(back.checkins.is_some_and(|c| c.all_admitted()));
+    }
+
+    /// A queued drop gets its own section: each goal with whether it is met, the post-sale
+    /// fairness said plainly when no post-sale buyer won, and the latencies of each request.
+    #[test]
+    fn a_queued_drop_gets_its_goals_each_met_or_not() {
+        use crate::results::{
+            BestSingleOrder, PostSaleFairness, PreSaleOrder, QueuedDrop, Requests,
+        };
+
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("results");
+        let text = std::fs::read_to_string(dir.join("latest.json")).expect("latest.json");
+        let mut results: Results = serde_json::from_str(&text).expect("typed results");
+        let mut latency = results.ceiling.latency;
+        (latency.p50_ms, latency.p99_ms) = (40.0, 900.0);
+        let requests = |count: u64, status: &str| Requests {
+            count,
+            statuses: [(status.to_owned(), count)].into(),
+            latency,
+        };
+        results.queued = Some(QueuedDrop {
+            cpu: vec![],
+            buyers: 20_000,
+            tickets: 2_000,
+            in_flight: 1_000,
+            on_sale_after_seconds: 60,
+            pre_sale_buyers: 10_000,
+            post_sale_buyers: 10_000,
+            not_joined: 0,
+            pre_sale_joins_answered_late: 0,
+            orders_accepted: 2_000,
+            sold_minus_quantity: 0,
+            sold_minus_expected: 0,
+            held_in_store_minus_sold: 0,
+            server_errors: 3,
+            joins: requests(20_000, "202"),
+            reads: requests(90_000, "200"),
+            orders: requests(2_000, "201"),
+            final_states: [
+                ("ordered".to_owned(), 2_000),
+                ("waiting".to_owned(), 18_000),
+            ]
+            .into(),
+            sold_out_after_on_sale_seconds: Some(14.0),
+            selling_seconds: Some(10.0),
+            orders_per_second_selling_out: Some(200.0),
+            best_single_order: Some(BestSingleOrder {
+                orders_per_second: 140.0,
+                in_flight: 4,
+                measured: "this run".to_owned(),
+            }),
+            post_sale: PostSaleFairness {
+                winners: 0,
+                losers: 10_000,
+                pairs: 0,
+                inversions: 0,
+            },
+            pre_sale: Some(PreSaleOrder {
+                expected: 2_000,
+                admitted: 2_000,
+                admitted_out_of_turn: 0,
+                passed_over: 0,
+                comparable_pairs: 1_000_000,
+                out_of_order_pairs: 0,
+            }),
+            seed_matches_hash: true,
+            admitted_refused_in_time: 0,
+            payments: results.drop.payments.clone(),
+        });
+
+        let page = markdown(&results);
+        assert!(page.contains("## Queued drop through NGINX"), "{page}");
+        assert!(page.contains("| sold − quantity | 0 | yes |"), "{page}");
+        assert!(
+            page.contains("| 5xx answers (and no answer) | 3 | NO |"),
+            "{page}"
+        );
+        assert!(
+            page.contains("no post-sale buyer won (10000 lost)"),
+            "{page}"
+        );
+        assert!(
+            page.contains("| pre-sale admissions out of HMAC order | 0 of 1000000 pairs admitted in different seconds | yes |"),
+            "{page}"
+        );
+        assert!(
+            page.contains("1.4 × (200 / 140 per s, best at 4 in flight) | NO |"),
+            "{page}"
+        );
+        assert!(
+            page.contains("| queue reads (`GET …/queue`) | 90000 requests, p50 40 ms, p99 900 ms"),
+            "{page}"
+        );
+
+        let json = serde_json::to_string(&results).expect("serialises");
+        let back: Results = serde_json::from_str(&json).expect("reads back");
+        assert!(back.queued.is_some_and(|q| !q.invariants_hold()));
+    }
+
+    /// The drop's processor time is shown per process and per order, with the rate the machine's
+    /// cores allow at that cost.
+    #[test]
+    fn a_drop_s_processor_time_is_shown_per_order_with_the_rate_it_allows() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("results");
+        let text = std::fs::read_to_string(dir.join("latest.json")).expect("latest.json");
+        let mut results: Results = serde_json::from_str(&text).expect("typed results");
+        results.cores = 2;
+        results.drop.orders_accepted = 500;
+        results.drop.seconds = 10.0;
+        results.drop.cpu = vec![
+            ProcessCpu {
+                process: "dynamodb-local".to_owned(),
+                cpu_ms: 6_000.0,
+            },
+            ProcessCpu {
+                process: "place-order".to_owned(),
+                cpu_ms: 2_000.0,
+            },
+        ];
+        let page = markdown(&results);
+        assert!(
+            page.contains("| `dynamodb-local` | 6.0 s | 12.0 ms | 75 % |"),
+            "{page}"
+        );
+        assert!(
+            page.contains("| **all** | 8.0 s | 16.0 ms | 100 % |"),
+            "{page}"
+        );
+        assert!(
+            page.contains(
+                "2 cores sell at most 125 orders/s; the race kept 40 % of the 2 cores busy."
+            ),
+            "{page}"
+        );
     }
 
     /// The drop's sell-out rate is set against the sweep's best level, not the ceiling at 200 in

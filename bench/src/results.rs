@@ -22,6 +22,9 @@ pub struct Results {
     pub drop: Drop,
     /// Absent from results written before this measurement existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queued: Option<QueuedDrop>,
+    /// Absent from results written before this measurement existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checkins: Option<Checkins>,
     pub sweep: Sweep,
     /// Absent from results written before this measurement existed.
@@ -145,6 +148,11 @@ pub struct Drop {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sell_out_seconds: Option<f64>,
     pub latency: Latency,
+    /// CPU time each process of the stack (and the bench) used while buyers raced, most first:
+    /// on a machine of `cores` cores, what one order costs the whole stack. Absent from results
+    /// written before this measurement existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cpu: Vec<crate::cpu::ProcessCpu>,
     pub payments: Payments,
 }
 
@@ -162,6 +170,119 @@ impl Drop {
             && self.held_in_store_minus_sold == 0
             && self.server_errors == 0
     }
+}
+
+/// The queued drop through NGINX: buyers join a drop's queue before and at its on-sale time, read
+/// their entry as the storefront does, order once admitted; then a share of the orders are paid.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueuedDrop {
+    pub buyers: usize,
+    pub tickets: usize,
+    pub in_flight: usize,
+    /// Seconds from the listing to its `onSaleAt`: the time the pre-sale joins have.
+    pub on_sale_after_seconds: u64,
+    /// Buyers whose entry's `joinedAt` is before `onSaleAt`, as answered.
+    pub pre_sale_buyers: usize,
+    /// Buyers whose entry's `joinedAt` is at or after `onSaleAt`.
+    pub post_sale_buyers: usize,
+    /// Buyers whose join got no entry (no answer, or an error).
+    pub not_joined: usize,
+    /// Buyers the bench intended to join before `onSaleAt` whose join was answered after it.
+    pub pre_sale_joins_answered_late: usize,
+    pub orders_accepted: usize,
+    pub sold_minus_quantity: i64,
+    /// sold − min(B, Q): with fewer buyers than tickets, every buyer wins.
+    pub sold_minus_expected: i64,
+    pub held_in_store_minus_sold: i64,
+    /// No answer or a 5xx, over joins, reads and orders.
+    pub server_errors: u64,
+    pub joins: Requests,
+    pub reads: Requests,
+    pub orders: Requests,
+    /// Where each buyer's entry ended, as the bench last saw it ("waiting" for those still in line
+    /// when the drop sold out).
+    pub final_states: Statuses,
+    /// From `onSaleAt` to the answer of the last accepted order.
+    pub sold_out_after_on_sale_seconds: Option<f64>,
+    /// From the first order sent to the answer of the last accepted one.
+    pub selling_seconds: Option<f64>,
+    /// Accepted orders over `selling_seconds`.
+    pub orders_per_second_selling_out: Option<f64>,
+    /// The best single-order rate this is compared with.
+    pub best_single_order: Option<BestSingleOrder>,
+    pub post_sale: PostSaleFairness,
+    /// Absent when the seed was not published or did not match its hash.
+    pub pre_sale: Option<PreSaleOrder>,
+    /// `queueSeed` hashes to the `queueSeedHash` published before the sale.
+    pub seed_matches_hash: bool,
+    /// Admitted buyers whose order was sent before `admittedUntil` and did not get a 201.
+    pub admitted_refused_in_time: u64,
+    /// CPU time each process of the stack (and the bench) used while buyers raced, most first:
+    /// on a machine of `cores` cores, what one order costs the whole stack. Absent from results
+    /// written before this measurement existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cpu: Vec<crate::cpu::ProcessCpu>,
+    pub payments: Payments,
+}
+
+impl QueuedDrop {
+    /// What fails the run: sold = min(B, Q), the store agrees, no 5xx.
+    pub fn invariants_hold(&self) -> bool {
+        self.sold_minus_expected == 0
+            && self.held_in_store_minus_sold == 0
+            && self.server_errors == 0
+    }
+}
+
+/// One kind of request of the queued drop: how many, their answers and latencies.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Requests {
+    pub count: u64,
+    pub statuses: Statuses,
+    pub latency: Latency,
+}
+
+/// The sweep's best level, and where it was measured.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BestSingleOrder {
+    pub orders_per_second: f64,
+    pub in_flight: usize,
+    /// "this run", or the earlier run it was read from (`--only queued`).
+    pub measured: String,
+}
+
+/// Buyers who joined after `onSaleAt` are let in in the order they joined: a winner whose join was
+/// sent after a loser's was answered is an inversion.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PostSaleFairness {
+    /// Post-sale buyers admitted.
+    pub winners: usize,
+    /// Post-sale buyers never admitted.
+    pub losers: usize,
+    /// winners × losers.
+    pub pairs: u64,
+    pub inversions: u64,
+}
+
+/// The pre-sale entries' admissions checked against the revealed seed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PreSaleOrder {
+    /// The first pre-sale buyers in ascending HMAC order whose tickets fit the listing.
+    pub expected: usize,
+    pub admitted: usize,
+    /// Admitted, but not among the expected.
+    pub admitted_out_of_turn: usize,
+    /// Expected, but not admitted.
+    pub passed_over: usize,
+    /// Pairs of admitted pre-sale buyers whose admissions ended in different seconds.
+    pub comparable_pairs: u64,
+    /// Of those, pairs admitted against the HMAC order.
+    pub out_of_order_pairs: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

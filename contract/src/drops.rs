@@ -62,6 +62,24 @@ pub struct QueueEntryBody {
     pub order_id: Option<OrderId>,
 }
 
+/// Milliseconds until a client reads an entry again, by its state and how near its turn is
+/// (`until_sale_ms`: the time left until `onSaleAt`, by the client's clock); `None` when it will not
+/// change any more by itself (ordered, sold out, lapsed). The storefront's queue page paces its reads
+/// with this, and the bench's queued drop paces its buyers with the same function.
+pub fn next_read_ms(entry: &QueueEntryBody, until_sale_ms: f64) -> Option<f64> {
+    match entry.state {
+        QueueState::Waiting if until_sale_ms > 0.0 => Some(until_sale_ms.clamp(1_000.0, 5_000.0)),
+        QueueState::Waiting => Some(match entry.position.unwrap_or(1) {
+            ..=100 => 2_000.0,
+            101..=1_000 => 4_000.0,
+            _ => 8_000.0,
+        }),
+        // Only to notice an order placed from another tab; the countdown asks again at its end.
+        QueueState::Admitted => Some(10_000.0),
+        QueueState::Ordered | QueueState::Lapsed | QueueState::SoldOut => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -93,6 +111,43 @@ mod tests {
                 serde_json::to_value(state).expect("json"),
                 json!(state.as_str())
             );
+        }
+    }
+
+    fn entry(state: QueueState, position: i64) -> QueueEntryBody {
+        QueueEntryBody {
+            ticket_id: TicketId::from("t"),
+            quantity: Quantity(2),
+            state,
+            position: Some(position),
+            estimated_wait_seconds: Some(40),
+            joined_at: "2027-01-10T09:59:00Z".to_owned(),
+            on_sale_at: "2027-01-10T10:00:00Z".to_owned(),
+            admitted_until: None,
+            order_id: None,
+        }
+    }
+
+    #[test]
+    fn clients_read_sooner_near_the_front_and_stop_once_the_entry_is_settled() {
+        assert_eq!(
+            next_read_ms(&entry(QueueState::Waiting, 3), 0.0),
+            Some(2_000.0)
+        );
+        assert_eq!(
+            next_read_ms(&entry(QueueState::Waiting, 50_000), 0.0),
+            Some(8_000.0)
+        );
+        assert_eq!(
+            next_read_ms(&entry(QueueState::Waiting, 50_000), 1_500.0),
+            Some(1_500.0)
+        );
+        assert_eq!(
+            next_read_ms(&entry(QueueState::Waiting, 50_000), 600_000.0),
+            Some(5_000.0)
+        );
+        for settled in [QueueState::Ordered, QueueState::Lapsed, QueueState::SoldOut] {
+            assert_eq!(next_read_ms(&entry(settled, 1), 0.0), None);
         }
     }
 }

@@ -3,7 +3,7 @@
 //! is struggling) and moves on by itself: waiting → admitted (order now) → ordered.
 
 use contract::api::{Entered, OrderRequest};
-use contract::drops::{QueueEntryBody, QueueRequest, QueueState};
+use contract::drops::{QueueEntryBody, QueueRequest, QueueState, next_read_ms};
 use sycamore::futures::spawn_local_scoped;
 use sycamore::prelude::*;
 use sycamore_router::navigate;
@@ -27,22 +27,6 @@ enum Phase {
     Loading,
     NotInQueue,
     In(QueueState),
-}
-
-/// Milliseconds until the next read of an entry, by its state and how near its turn is; `None`
-/// when it will not change any more by itself (ordered, sold out, lapsed).
-fn next_read_ms(entry: &QueueEntryBody, until_sale_ms: f64) -> Option<f64> {
-    match entry.state {
-        QueueState::Waiting if until_sale_ms > 0.0 => Some(until_sale_ms.clamp(1_000.0, 5_000.0)),
-        QueueState::Waiting => Some(match entry.position.unwrap_or(1) {
-            ..=100 => 2_000.0,
-            101..=1_000 => 4_000.0,
-            _ => 8_000.0,
-        }),
-        // Only to notice an order placed from another tab; the countdown asks again at its end.
-        QueueState::Admitted => Some(10_000.0),
-        QueueState::Ordered | QueueState::Lapsed | QueueState::SoldOut => None,
-    }
 }
 
 /// After `failures` failed reads in a row: 2 s, 4 s, 8 s … up to [`SLOWEST_MS`].
@@ -427,43 +411,6 @@ mod tests {
         assert_eq!(backoff_ms(0), 2_000.0);
         assert_eq!(backoff_ms(1), 4_000.0);
         assert_eq!(backoff_ms(9), SLOWEST_MS);
-    }
-
-    fn entry(state: QueueState, position: i64) -> QueueEntryBody {
-        QueueEntryBody {
-            ticket_id: contract::TicketId::from("t"),
-            quantity: contract::Quantity(2),
-            state,
-            position: Some(position),
-            estimated_wait_seconds: Some(40),
-            joined_at: "2027-01-10T09:59:00Z".to_owned(),
-            on_sale_at: "2027-01-10T10:00:00Z".to_owned(),
-            admitted_until: None,
-            order_id: None,
-        }
-    }
-
-    #[test]
-    fn the_page_asks_sooner_near_the_front_and_stops_once_the_entry_is_settled() {
-        assert_eq!(
-            next_read_ms(&entry(QueueState::Waiting, 3), 0.0),
-            Some(2_000.0)
-        );
-        assert_eq!(
-            next_read_ms(&entry(QueueState::Waiting, 50_000), 0.0),
-            Some(8_000.0)
-        );
-        assert_eq!(
-            next_read_ms(&entry(QueueState::Waiting, 50_000), 1_500.0),
-            Some(1_500.0)
-        );
-        assert_eq!(
-            next_read_ms(&entry(QueueState::Waiting, 50_000), 600_000.0),
-            Some(5_000.0)
-        );
-        for settled in [QueueState::Ordered, QueueState::Lapsed, QueueState::SoldOut] {
-            assert_eq!(next_read_ms(&entry(settled, 1), 0.0), None);
-        }
     }
 
     #[test]
