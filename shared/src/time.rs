@@ -23,6 +23,11 @@ pub fn unix_now() -> i64 {
     OffsetDateTime::now_utc().unix_timestamp()
 }
 
+/// Milliseconds since the Unix epoch.
+pub fn unix_now_ms() -> i64 {
+    i64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
 /// `2026-11-24T10:00:00Z`.
 pub fn rfc3339(at: OffsetDateTime) -> String {
     at.format(&Rfc3339)

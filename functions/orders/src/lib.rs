@@ -13,6 +13,7 @@ pub mod list_orders;
 pub mod order;
 pub mod outcomes;
 pub mod place_order;
+pub mod positions;
 pub mod queue;
 pub mod replica;
 pub mod show_order;

@@ -32,6 +32,7 @@ use shared::dynamo::TablePrefix;
 use shared::error::ApiError;
 use shared::session::Sessions;
 
+use crate::positions::Positions;
 use crate::replica::TicketReplica;
 use crate::store::{Admitted, Orders};
 
@@ -290,6 +291,7 @@ pub struct Line {
     pub sessions: Sessions,
     pub admission: Admission,
     pub advancing: Arc<Advancing>,
+    pub positions: Arc<Positions>,
 }
 
 impl FromRef<Line> for Sessions {
@@ -307,6 +309,7 @@ impl Line {
             sessions,
             admission,
             advancing: Arc::default(),
+            positions: Arc::default(),
         }
     }
 
@@ -346,10 +349,13 @@ impl Line {
                 ticket.zip(entry).ok_or(ApiError::NotFound)?
             }
         };
-        let ahead = if entry.state == QueueState::Waiting {
-            Some(self.orders.ahead(ticket_id, &entry.place).await?)
-        } else {
-            None
+        let ahead = match ticket.on_sale_unix() {
+            Some(on_sale) if entry.state == QueueState::Waiting => Some(
+                self.positions
+                    .ahead(&self.orders, ticket_id, on_sale, &entry.place, now)
+                    .await?,
+            ),
+            _ => None,
         };
         Ok(entry.body(&ticket, ahead, now))
     }

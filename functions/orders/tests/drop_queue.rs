@@ -5,13 +5,13 @@ mod support;
 
 use std::time::Duration;
 
+use contract::api::{Entered, OrderRequest};
 use futures::future::join_all;
 use futures::{StreamExt, stream};
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
-use shared::events::{CloudEvent, types};
-use shared::testing::{self as testing, authed_empty, json_body};
+use shared::testing::{self as testing, json_body};
 use support::{SEED, TestApp};
 
 /// How many requests the crowd keeps in flight.
@@ -30,6 +30,32 @@ fn published_order(seed: &str, buyer: &str) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
+/// A drop of one ticket whose first buyer was let in and ordered it, a second waiting behind.
+struct OneOrdered {
+    ticket: String,
+    first: String,
+    second_id: String,
+    second: String,
+    order: Value,
+}
+
+async fn one_ordered(app: &TestApp) -> OneOrdered {
+    let (seller, _) = app.user("seller");
+    let (_, first) = app.user("first");
+    let (second_id, second) = app.user("second");
+    let ticket = app.drop_on_sale(&seller, 1).await;
+    assert_eq!(app.joined(&first, &ticket, 1).await["state"], "admitted");
+    assert_eq!(app.joined(&second, &ticket, 1).await["state"], "waiting");
+    let order = app.placed(&first, &ticket, 1).await;
+    OneOrdered {
+        ticket,
+        first,
+        second_id,
+        second,
+        order,
+    }
+}
+
 #[tokio::test]
 async fn joining_twice_answers_202_then_200_with_the_same_entry() {
     let app = TestApp::start().await;
@@ -38,9 +64,7 @@ async fn joining_twice_answers_202_then_200_with_the_same_entry() {
     let on_sale = time::OffsetDateTime::now_utc() + time::Duration::hours(1);
     let ticket = app.drop_listing(&seller, 5, on_sale, SEED).await;
 
-    let first = app.join(&bearer, &ticket, 2).await;
-    assert_eq!(first.status(), 202);
-    let first = json_body(first).await;
+    let first = app.joined_anew(&bearer, &ticket, 2).await;
     assert_eq!(first["ticketId"], ticket.as_str());
     assert_eq!(first["quantity"], 2);
     assert_eq!(first["state"], "waiting");
@@ -141,7 +165,11 @@ async fn an_order_refused_for_want_of_an_admission_does_not_spend_its_idempotenc
             "POST",
             "/api/orders",
             &bearer,
-            &json!({"ticketId": ticket, "quantity": 1}),
+            &serde_json::to_value(OrderRequest {
+                ticket_id: ticket.clone(),
+                quantity: Some(Entered::Number(1)),
+            })
+            .expect("json"),
         );
         request
             .headers_mut()
@@ -149,10 +177,7 @@ async fn an_order_refused_for_want_of_an_admission_does_not_spend_its_idempotenc
         request
     };
     assert_eq!(app.send(keyed()).await.status(), 403);
-    assert_eq!(
-        json_body(app.join(&bearer, &ticket, 1).await).await["state"],
-        "admitted"
-    );
+    assert_eq!(app.joined(&bearer, &ticket, 1).await["state"], "admitted");
     // The refusal was not the key's answer: the same key now places the order, once.
     let placed = app.send(keyed()).await;
     assert_eq!(placed.status(), 201);
@@ -168,7 +193,7 @@ async fn an_admitted_buyer_s_order_takes_the_held_tickets_and_marks_the_entry_or
     let (_, bearer) = app.user("buyer");
     let ticket = app.drop_on_sale(&seller, 5).await;
 
-    let joined = json_body(app.join(&bearer, &ticket, 2).await).await;
+    let joined = app.joined(&bearer, &ticket, 2).await;
     assert_eq!(joined["state"], "admitted");
     assert_eq!(joined["position"], Value::Null);
     let until = shared::time::parse_rfc3339(joined["admittedUntil"].as_str().expect("until"))
@@ -200,10 +225,7 @@ async fn an_order_for_less_than_admitted_gives_the_rest_back() {
     let (seller, _) = app.user("seller");
     let (_, bearer) = app.user("buyer");
     let ticket = app.drop_on_sale(&seller, 5).await;
-    assert_eq!(
-        json_body(app.join(&bearer, &ticket, 3).await).await["state"],
-        "admitted"
-    );
+    assert_eq!(app.joined(&bearer, &ticket, 3).await["state"], "admitted");
     assert_eq!(app.replica(&ticket).await.available, 2);
     app.placed(&bearer, &ticket, 1).await;
     assert_eq!(app.replica(&ticket).await.available, 4);
@@ -214,7 +236,7 @@ async fn a_crowd_is_never_admitted_for_more_than_there_is_and_every_admitted_ord
     let app = TestApp::start().await;
     let (seller, _) = app.user("seller");
     let ticket = app.drop_on_sale(&seller, 20).await;
-    let buyers: Vec<(String, String)> = (0..200).map(|n| app.user(&format!("b{n}"))).collect();
+    let buyers = app.crowd(200);
 
     // Everyone joins at once, then everyone reads at once, on several instances' worth of routes.
     // 10 in flight: a shared 2-core machine's DynamoDB Local answers a few dozen calls a second
@@ -279,11 +301,8 @@ async fn a_lapsed_admission_gives_its_tickets_to_the_next_in_line() {
     let (_, first) = app.user("first");
     let (_, second) = app.user("second");
     let ticket = app.drop_on_sale(&seller, 1).await;
-    assert_eq!(
-        json_body(app.join(&first, &ticket, 1).await).await["state"],
-        "admitted"
-    );
-    let waiting = json_body(app.join(&second, &ticket, 1).await).await;
+    assert_eq!(app.joined(&first, &ticket, 1).await["state"], "admitted");
+    let waiting = app.joined(&second, &ticket, 1).await;
     assert_eq!(waiting["state"], "waiting");
     assert_eq!(waiting["position"], 1);
 
@@ -295,9 +314,7 @@ async fn a_lapsed_admission_gives_its_tickets_to_the_next_in_line() {
     assert_eq!(app.replica(&ticket).await.available, 0);
 
     // Joining again queues at the back.
-    let back = app.join(&first, &ticket, 1).await;
-    assert_eq!(back.status(), 202);
-    let back = json_body(back).await;
+    let back = app.joined_anew(&first, &ticket, 1).await;
     assert_eq!(back["state"], "waiting");
     assert_eq!(back["position"], 1);
 }
@@ -310,25 +327,14 @@ async fn rejoining_once_an_admission_ran_out_unlapsed_queues_at_the_back_and_ret
     let (_, next) = app.user("next");
     let (_, after) = app.user("after");
     let ticket = app.drop_on_sale(&seller, 2).await;
-    assert_eq!(
-        json_body(app.join(&late, &ticket, 2).await).await["state"],
-        "admitted"
-    );
-    assert_eq!(
-        json_body(app.join(&next, &ticket, 2).await).await["position"],
-        1
-    );
-    assert_eq!(
-        json_body(app.join(&after, &ticket, 1).await).await["position"],
-        2
-    );
+    assert_eq!(app.joined(&late, &ticket, 2).await["state"], "admitted");
+    assert_eq!(app.joined(&next, &ticket, 2).await["position"], 1);
+    assert_eq!(app.joined(&after, &ticket, 1).await["position"], 2);
 
     // The admission runs out and nothing advances the queue: the entry is still stored admitted,
     // though shown lapsed.
     tokio::time::sleep(Duration::from_millis(3100)).await;
-    let back = app.join(&late, &ticket, 2).await;
-    assert_eq!(back.status(), 202);
-    let back = json_body(back).await;
+    let back = app.joined_anew(&late, &ticket, 2).await;
     assert_eq!(back["state"], "waiting");
     assert_eq!(back["position"], 2, "behind the one still waiting");
     // Its 2 tickets came back and went to the next in line, who wanted 2: given back once, or
@@ -346,13 +352,7 @@ async fn a_lapse_of_an_admission_read_for_another_quantity_writes_nothing() {
     let (buyer_id, buyer) = app.user("buyer");
     let ticket = app.drop_on_sale(&seller, 5).await;
     app.join(&buyer, &ticket, 3).await;
-    let stored = app
-        .state
-        .orders
-        .entry(&ticket, &buyer_id)
-        .await
-        .expect("read")
-        .expect("entry");
+    let stored = app.stored_entry(&ticket, &buyer_id).await;
     tokio::time::sleep(Duration::from_millis(3100)).await;
     let now = shared::time::unix_now();
 
@@ -368,26 +368,20 @@ async fn a_lapse_of_an_admission_read_for_another_quantity_writes_nothing() {
 #[tokio::test]
 async fn a_buyer_whose_admitted_order_was_cancelled_may_join_again_at_the_back() {
     let app = TestApp::start().await;
-    let (seller, _) = app.user("seller");
-    let (_, first) = app.user("first");
-    let (_, second) = app.user("second");
-    let ticket = app.drop_on_sale(&seller, 1).await;
-    app.join(&first, &ticket, 1).await;
-    app.join(&second, &ticket, 1).await;
-    let order = app.placed(&first, &ticket, 1).await;
+    let OneOrdered {
+        ticket,
+        first,
+        second,
+        order,
+        ..
+    } = one_ordered(&app).await;
     // While the order holds the tickets, the entry stands.
     let again = app.join(&first, &ticket, 1).await;
     assert_eq!(again.status(), 200);
     assert_eq!(json_body(again).await["state"], "ordered");
 
-    let id = order["id"].as_str().expect("id");
-    let cancelled = app
-        .send(authed_empty("DELETE", &format!("/api/orders/{id}"), &first))
-        .await;
-    assert_eq!(cancelled.status(), 204);
-    let back = app.join(&first, &ticket, 1).await;
-    assert_eq!(back.status(), 202);
-    let back = json_body(back).await;
+    app.cancel(&first, &order).await;
+    let back = app.joined_anew(&first, &ticket, 1).await;
     assert_eq!(back["state"], "waiting");
     assert_eq!(back["position"], 1);
     assert_eq!(app.entry(&second, &ticket).await["state"], "admitted");
@@ -401,15 +395,10 @@ async fn a_sold_out_entry_may_join_again_for_what_could_still_be_sold() {
     let (seller, _) = app.user("seller");
     let (_, greedy) = app.user("greedy");
     let ticket = app.drop_on_sale(&seller, 2).await;
-    assert_eq!(
-        json_body(app.join(&greedy, &ticket, 3).await).await["state"],
-        "sold-out"
-    );
+    assert_eq!(app.joined(&greedy, &ticket, 3).await["state"], "sold-out");
     let again = app.join(&greedy, &ticket, 3).await;
     assert_eq!(again.status(), 200, "3 could still never be sold");
-    let fewer = app.join(&greedy, &ticket, 2).await;
-    assert_eq!(fewer.status(), 202);
-    let fewer = json_body(fewer).await;
+    let fewer = app.joined_anew(&greedy, &ticket, 2).await;
     assert_eq!(fewer["state"], "admitted");
     assert_eq!(fewer["quantity"], 2);
 }
@@ -417,29 +406,16 @@ async fn a_sold_out_entry_may_join_again_for_what_could_still_be_sold() {
 #[tokio::test]
 async fn a_cancelled_order_lets_the_next_in_line_in_at_once() {
     let app = TestApp::start().await;
-    let (seller, _) = app.user("seller");
-    let (_, first) = app.user("first");
-    let (second_id, second) = app.user("second");
-    let ticket = app.drop_on_sale(&seller, 1).await;
-    app.join(&first, &ticket, 1).await;
-    assert_eq!(
-        json_body(app.join(&second, &ticket, 1).await).await["state"],
-        "waiting"
-    );
-    let order = app.placed(&first, &ticket, 1).await;
-    let id = order["id"].as_str().expect("id");
-    let cancelled = app
-        .send(authed_empty("DELETE", &format!("/api/orders/{id}"), &first))
-        .await;
-    assert_eq!(cancelled.status(), 204);
+    let OneOrdered {
+        ticket,
+        first,
+        second_id,
+        second,
+        order,
+    } = one_ordered(&app).await;
+    app.cancel(&first, &order).await;
     // The cancel itself admitted the next buyer: no read was needed.
-    let entry = app
-        .state
-        .orders
-        .entry(&ticket, &second_id)
-        .await
-        .expect("read")
-        .expect("entry");
+    let entry = app.stored_entry(&ticket, &second_id).await;
     assert_eq!(entry.state, contract::drops::QueueState::Admitted);
     app.placed(&second, &ticket, 1).await;
 }
@@ -447,31 +423,18 @@ async fn a_cancelled_order_lets_the_next_in_line_in_at_once() {
 #[tokio::test]
 async fn an_expired_order_lets_the_next_in_line_in() {
     let app = TestApp::start().await;
-    let (seller, _) = app.user("seller");
-    let (_, first) = app.user("first");
-    let (second_id, second) = app.user("second");
-    let ticket = app.drop_on_sale(&seller, 1).await;
-    app.join(&first, &ticket, 1).await;
-    app.join(&second, &ticket, 1).await;
-    let order = app.placed(&first, &ticket, 1).await;
-    let lapsed = CloudEvent::new(
-        "test",
-        types::PAYMENT_LAPSED,
-        order["id"].as_str().expect("id"),
-        &json!({"orderId": order["id"], "expiresAt": order["expiresAt"]}),
-    )
-    .expect("event");
+    let OneOrdered {
+        ticket,
+        second_id,
+        order,
+        ..
+    } = one_ordered(&app).await;
+    let lapsed = support::lapsed(&order);
     let status = app
         .deliver(orders::outcomes::expire_router(app.state.ledger()), &lapsed)
         .await;
     assert_eq!(status, 204);
-    let entry = app
-        .state
-        .orders
-        .entry(&ticket, &second_id)
-        .await
-        .expect("read")
-        .expect("entry");
+    let entry = app.stored_entry(&ticket, &second_id).await;
     assert_eq!(entry.state, contract::drops::QueueState::Admitted);
 }
 
@@ -482,38 +445,27 @@ async fn an_entry_wanting_more_than_could_ever_be_left_is_sold_out() {
     let (_, greedy) = app.user("greedy");
     let (_, modest) = app.user("modest");
     let ticket = app.drop_on_sale(&seller, 1).await;
-    let entry = json_body(app.join(&greedy, &ticket, 2).await).await;
+    let entry = app.joined(&greedy, &ticket, 2).await;
     assert_eq!(entry["state"], "sold-out");
     assert_eq!(entry["position"], Value::Null);
     // It does not stand in the way of those who can still be served.
-    assert_eq!(
-        json_body(app.join(&modest, &ticket, 1).await).await["state"],
-        "admitted"
-    );
+    assert_eq!(app.joined(&modest, &ticket, 1).await["state"], "admitted");
 }
 
 #[tokio::test]
 async fn once_every_ticket_is_paid_for_those_still_waiting_are_sold_out() {
     let app = TestApp::start().await;
-    let (seller, _) = app.user("seller");
-    let (_, winner) = app.user("winner");
-    let (_, waiting) = app.user("waiting");
-    let ticket = app.drop_on_sale(&seller, 1).await;
-    app.join(&winner, &ticket, 1).await;
-    app.join(&waiting, &ticket, 1).await;
-    let order = app.placed(&winner, &ticket, 1).await;
+    let OneOrdered {
+        ticket,
+        second: waiting,
+        order,
+        ..
+    } = one_ordered(&app).await;
     // Held, not sold: the ticket could still come back.
     assert_eq!(app.entry(&waiting, &ticket).await["state"], "waiting");
 
     let payment_id = uuid::Uuid::now_v7().to_string();
-    let payment = CloudEvent::new(
-        "test",
-        types::PAYMENT_CREATED,
-        &payment_id,
-        &json!({"id": payment_id, "orderId": order["id"], "stripeId": "pi_1", "amount": 2000,
-            "currency": "usd"}),
-    )
-    .expect("event");
+    let payment = support::payment_created(&payment_id, order["id"].as_str().expect("id"));
     for _ in 0..2 {
         let status = app
             .deliver(
@@ -537,10 +489,8 @@ async fn pre_sale_entries_are_admitted_in_the_order_the_published_seed_gives() {
         .replace_nanosecond(0)
         .expect("second");
     let ticket = app.drop_listing(&seller, 1, on_sale, SEED).await;
-    let buyers: Vec<(String, String)> = (0..8).map(|n| app.user(&format!("b{n}"))).collect();
-    for (_, bearer) in &buyers {
-        assert_eq!(app.join(bearer, &ticket, 1).await.status(), 202);
-    }
+    let buyers = app.crowd(8);
+    app.join_in_turn(&buyers, &ticket).await;
     let left = on_sale - time::OffsetDateTime::now_utc();
     assert!(left.is_positive(), "every join was before sales started");
     // Someone who joins after sales start (and their grace) comes after all of them.
@@ -551,16 +501,9 @@ async fn pre_sale_entries_are_admitted_in_the_order_the_published_seed_gives() {
 
     let mut expected: Vec<&(String, String)> = buyers.iter().collect();
     expected.sort_by_key(|(id, _)| published_order(SEED, id));
-    let (_, winner) = expected[0];
-    assert_eq!(app.entry(winner, &ticket).await["state"], "admitted");
-    for (position, (_, bearer)) in expected.iter().enumerate().skip(1) {
-        assert_eq!(
-            app.entry(bearer, &ticket).await["position"],
-            json!(position),
-            "the {position}th of the seed's order"
-        );
-    }
-    assert_eq!(app.entry(&late, &ticket).await["position"], json!(8));
+    let bearers: Vec<&str> = expected.iter().map(|(_, bearer)| bearer.as_str()).collect();
+    app.assert_let_in_order(&bearers, &ticket).await;
+    assert_eq!(app.entry(&late, &ticket).await["position"], 8);
 }
 
 #[tokio::test]
@@ -572,7 +515,7 @@ async fn admissions_start_a_grace_after_sales_start() {
     let ticket = app
         .drop_listing(&seller, 1, time::OffsetDateTime::now_utc(), SEED)
         .await;
-    let joined = json_body(app.join(&bearer, &ticket, 1).await).await;
+    let joined = app.joined(&bearer, &ticket, 1).await;
     assert_eq!(
         joined["state"], "waiting",
         "pre-sale joins may still be landing"
@@ -587,19 +530,10 @@ async fn post_sale_joins_are_admitted_in_the_order_they_joined() {
     let app = TestApp::start().await;
     let (seller, _) = app.user("seller");
     let ticket = app.drop_on_sale(&seller, 1).await;
-    let buyers: Vec<(String, String)> = (0..6).map(|n| app.user(&format!("b{n}"))).collect();
-    for (_, bearer) in &buyers {
-        app.join(bearer, &ticket, 1).await;
-        // UUIDv7 orders by the millisecond.
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    assert_eq!(app.entry(&buyers[0].1, &ticket).await["state"], "admitted");
-    for (position, (_, bearer)) in buyers.iter().enumerate().skip(1) {
-        assert_eq!(
-            app.entry(bearer, &ticket).await["position"],
-            json!(position)
-        );
-    }
+    let buyers = app.crowd(6);
+    app.join_in_turn(&buyers, &ticket).await;
+    let bearers: Vec<&str> = buyers.iter().map(|(_, bearer)| bearer.as_str()).collect();
+    app.assert_let_in_order(&bearers, &ticket).await;
 }
 
 #[tokio::test]

@@ -2,8 +2,10 @@
 
 mod support;
 
+use contract::events::{OrderEndedData, PaymentFailedData, PaymentPendingData, TicketRef, types};
+use contract::{OrderId, PaymentId, Quantity, TicketId};
 use serde_json::json;
-use shared::events::{CloudEvent, types};
+use shared::events::CloudEvent;
 use shared::testing::{authed_empty, json_body};
 use support::TestApp;
 
@@ -26,9 +28,17 @@ async fn cancelling_releases_the_hold_once_and_announces_it() {
     assert_eq!(shown["version"], 1);
     let events = app.store.events.events(types::ORDER_CANCELLED).await;
     assert_eq!(events.len(), 1);
+    let expected = OrderEndedData {
+        id: OrderId::from(order["id"].as_str().expect("id")),
+        version: 1,
+        quantity: Quantity(2),
+        ticket: TicketRef {
+            id: TicketId::from(ticket.as_str()),
+        },
+    };
     assert_eq!(
         events[0].data,
-        json!({"id": order["id"], "version": 1, "quantity": 2, "ticket": {"id": ticket}})
+        serde_json::to_value(expected).expect("json")
     );
 
     // The released tickets can be ordered again.
@@ -81,13 +91,7 @@ async fn a_paid_order_completes_once_and_cannot_be_cancelled() {
     let payment_id = uuid::Uuid::now_v7().to_string();
     // Data that breaks the contract (a payment id that is no id) is refused before anything is
     // written: a 400, for the dead letters.
-    let forged = CloudEvent::new(
-        "test",
-        types::PAYMENT_CREATED,
-        "pay-1",
-        &json!({"id": "pay-1", "orderId": id, "stripeId": "pi_1", "amount": 2000, "currency": "usd"}),
-    )
-    .expect("event");
+    let forged = support::payment_created("pay-1", id);
     assert_eq!(
         app.deliver(
             orders::outcomes::complete_router(app.state.ledger()),
@@ -96,13 +100,7 @@ async fn a_paid_order_completes_once_and_cannot_be_cancelled() {
         .await,
         400
     );
-    let payment = CloudEvent::new(
-        "test",
-        types::PAYMENT_CREATED,
-        &payment_id,
-        &json!({"id": payment_id, "orderId": id, "stripeId": "pi_1", "amount": 2000, "currency": "usd"}),
-    )
-    .expect("event");
+    let payment = support::payment_created(&payment_id, id);
     for _ in 0..2 {
         let status = app
             .deliver(
@@ -135,13 +133,7 @@ async fn a_paid_order_completes_once_and_cannot_be_cancelled() {
     );
 
     // Expiry after payment changes nothing.
-    let expired = CloudEvent::new(
-        "test",
-        types::PAYMENT_LAPSED,
-        id,
-        &json!({"orderId": id, "expiresAt": order["expiresAt"]}),
-    )
-    .expect("event");
+    let expired = support::lapsed(&order);
     let status = app
         .deliver(
             orders::outcomes::expire_router(app.state.ledger()),
@@ -160,14 +152,7 @@ async fn an_expired_hold_is_cancelled_and_its_tickets_released() {
     let (_, bearer) = app.user("buyer");
     let ticket = app.listing(&seller, 2).await;
     let order = app.placed(&bearer, &ticket, 2).await;
-    let id = order["id"].as_str().expect("id");
-    let expired = CloudEvent::new(
-        "test",
-        types::PAYMENT_LAPSED,
-        id,
-        &json!({"orderId": id, "expiresAt": order["expiresAt"]}),
-    )
-    .expect("event");
+    let expired = support::lapsed(&order);
     for _ in 0..2 {
         let status = app
             .deliver(
@@ -252,22 +237,25 @@ async fn a_pending_payment_awaits_the_buyer_and_a_failed_one_reopens_the_order()
     let id = order["id"].as_str().expect("id");
     let path = format!("/api/orders/{id}");
     let payment_id = uuid::Uuid::now_v7().to_string();
-    let payment = |kind: &str| {
-        CloudEvent::new(
-            "test",
-            kind,
-            &payment_id,
-            &json!({"id": payment_id, "orderId": id, "stripeId": "pi_1", "reason": "declined"}),
-        )
-        .expect("event")
+    let pending = PaymentPendingData {
+        id: PaymentId::from(payment_id.as_str()),
+        order_id: OrderId::from(id),
+        stripe_id: "pi_1".to_owned(),
+    };
+    let pending =
+        CloudEvent::of("test", types::PAYMENT_PENDING, &payment_id, &pending).expect("event");
+    let failed = |payment_id: &str, stripe_id: &str| {
+        let data = PaymentFailedData {
+            id: PaymentId::from(payment_id),
+            order_id: OrderId::from(id),
+            stripe_id: stripe_id.to_owned(),
+            reason: "declined".to_owned(),
+        };
+        CloudEvent::of("test", types::PAYMENT_FAILED, payment_id, &data).expect("event")
     };
     let router = || orders::outcomes::track_payment_router(app.state.orders.clone());
     for _ in 0..2 {
-        assert_eq!(
-            app.deliver(router(), &payment(types::PAYMENT_PENDING))
-                .await,
-            204
-        );
+        assert_eq!(app.deliver(router(), &pending).await, 204);
     }
     let shown = json_body(app.send(authed_empty("GET", &path, &bearer)).await).await;
     assert_eq!(
@@ -276,19 +264,13 @@ async fn a_pending_payment_awaits_the_buyer_and_a_failed_one_reopens_the_order()
     );
     // The failure of an earlier card does not reopen the attempt being authenticated.
     let stale_id = uuid::Uuid::now_v7().to_string();
-    let stale = CloudEvent::new(
-        "test",
-        types::PAYMENT_FAILED,
-        &stale_id,
-        &json!({"id": stale_id, "orderId": id, "stripeId": "pi_0", "reason": "declined"}),
-    )
-    .expect("event");
+    let stale = failed(&stale_id, "pi_0");
     assert_eq!(app.deliver(router(), &stale).await, 204);
     let shown = json_body(app.send(authed_empty("GET", &path, &bearer)).await).await;
     assert_eq!(shown["status"], "awaiting:payment");
     for _ in 0..2 {
         assert_eq!(
-            app.deliver(router(), &payment(types::PAYMENT_FAILED)).await,
+            app.deliver(router(), &failed(&payment_id, "pi_1")).await,
             204
         );
     }

@@ -4,7 +4,8 @@ mod support;
 
 use std::time::Duration;
 
-use contract::Quantity;
+use contract::events::{OrderCreatedData, OrderedTicket};
+use contract::{Cents, OrderId, OrderStatus, Quantity, TicketId, UserId};
 use orders::place_order::{created_event, new_order};
 use orders::store::{Placed, Placement};
 use serde_json::json;
@@ -46,10 +47,22 @@ async fn an_order_holds_tickets_until_it_expires_and_is_announced() {
 
     let events = app.store.events.events(types::ORDER_CREATED).await;
     assert_eq!(events.len(), 1);
+    let expected = OrderCreatedData {
+        id: OrderId::from(order["id"].as_str().expect("id")),
+        version: 0,
+        status: OrderStatus::Created,
+        user_id: UserId::from(buyer.as_str()),
+        expires_at: order["expiresAt"].as_str().expect("expiresAt").to_owned(),
+        quantity: Quantity(2),
+        ticket: OrderedTicket {
+            id: TicketId::from(ticket.as_str()),
+            price: Cents(2000),
+        },
+        total: Cents(4000),
+    };
     assert_eq!(
         events[0].data,
-        json!({"id": order["id"], "version": 0, "status": "created", "userId": buyer, "expiresAt": order["expiresAt"],
-               "quantity": 2, "ticket": {"id": ticket, "price": 2000}, "total": 4000})
+        serde_json::to_value(expected).expect("json")
     );
 }
 

@@ -1,7 +1,7 @@
 //! The queue entries of drops in the orders table ([`crate::queue`]): `queue#<ticket>#<user>`, in
 //! the index partition `line#<ticket>` while waiting and `admitted#<ticket>` while admitted.
 
-use aws_sdk_dynamodb::types::{ConditionCheck, Put, Select, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{ConditionCheck, Put, TransactWriteItem, Update};
 use contract::OrderStatus;
 use contract::drops::QueueState;
 use shared::dynamo::{self, INDEX, INDEX_PK, INDEX_SK, Item, PK, Writes};
@@ -234,35 +234,73 @@ impl Orders {
         entries(output.items.unwrap_or_default())
     }
 
-    /// How many entries wait ahead of `place` in a listing's line: a count of the index's keys
-    /// before it (DynamoDB reads them, 1 MB a page, and returns only the count).
-    pub async fn ahead(&self, ticket_id: &str, place: &str) -> Result<i64, ApiError> {
-        let mut count = 0;
+    /// The place of the first entry waiting in a listing's line (one key read), if any.
+    pub async fn line_head(&self, ticket_id: &str) -> Result<Option<String>, ApiError> {
+        let output = self
+            .0
+            .client()
+            .query()
+            .table_name(self.0.table())
+            .index_name(INDEX)
+            .key_condition_expression("#ipk = :partition")
+            .expression_attribute_names("#ipk", INDEX_PK)
+            .expression_attribute_names("#isk", INDEX_SK)
+            .expression_attribute_values(":partition", dynamo::s(queue::line_partition(ticket_id)))
+            .projection_expression("#isk")
+            .limit(1)
+            .send()
+            .await
+            .map_err(dynamo::sdk_error)?;
+        Ok(output
+            .items
+            .unwrap_or_default()
+            .first()
+            .and_then(|item| item.get(INDEX_SK))
+            .and_then(|value| value.as_s().ok())
+            .cloned())
+    }
+
+    /// The places of the entries waiting in a listing's line after `after` (all of them for
+    /// `None`), in line order: only the index's sort keys are returned, 1 MB of keys read a page.
+    pub async fn line_places(
+        &self,
+        ticket_id: &str,
+        after: Option<&str>,
+    ) -> Result<Vec<String>, ApiError> {
+        let mut places = Vec::new();
         let mut start = None;
         loop {
-            let output = self
+            let mut query = self
                 .0
                 .client()
                 .query()
                 .table_name(self.0.table())
                 .index_name(INDEX)
-                .key_condition_expression("#ipk = :partition AND #isk < :place")
                 .expression_attribute_names("#ipk", INDEX_PK)
                 .expression_attribute_names("#isk", INDEX_SK)
                 .expression_attribute_values(
                     ":partition",
                     dynamo::s(queue::line_partition(ticket_id)),
                 )
-                .expression_attribute_values(":place", dynamo::s(place))
-                .select(Select::Count)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(dynamo::sdk_error)?;
-            count += i64::from(output.count);
+                .projection_expression("#isk")
+                .set_exclusive_start_key(start);
+            query = match after {
+                Some(after) => query
+                    .key_condition_expression("#ipk = :partition AND #isk > :after")
+                    .expression_attribute_values(":after", dynamo::s(after)),
+                None => query.key_condition_expression("#ipk = :partition"),
+            };
+            let output = query.send().await.map_err(dynamo::sdk_error)?;
+            places.extend(
+                output
+                    .items
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|item| item.get(INDEX_SK)?.as_s().ok().cloned()),
+            );
             match output.last_evaluated_key {
                 Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(count),
+                _ => return Ok(places),
             }
         }
     }

@@ -6,11 +6,15 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, Response};
-use orders::queue::{Admission, Line};
+use contract::api::{Entered, OrderRequest};
+use contract::drops::QueueRequest;
+use contract::events::{OrderExpiredData, PaymentCreatedData, TicketData, types};
+use contract::{Cents, OrderId, PaymentId, Quantity, TicketId, UserId};
+use orders::queue::{Admission, Line, QueueEntry};
 use orders::store::Orders;
 use orders::{OUTBOX, OrderState, TABLES};
-use serde_json::{Value, json};
-use shared::events::{CloudEvent, types};
+use serde_json::Value;
+use shared::events::CloudEvent;
 use shared::testing::{self, TestStore};
 
 /// A drop's seed as the tickets context makes them: 32 bytes in hex.
@@ -51,6 +55,7 @@ impl TestApp {
             sessions: state.sessions.clone(),
             admission: Admission::default(),
             advancing: std::sync::Arc::default(),
+            positions: std::sync::Arc::default(),
         };
         Self { state, store, line }
     }
@@ -79,14 +84,13 @@ impl TestApp {
         let id = uuid::Uuid::now_v7().to_string();
         // As the tickets context writes it: to the second.
         let on_sale = on_sale.replace_nanosecond(0).expect("whole second");
-        let event = CloudEvent::new(
-            "test",
-            types::TICKET_CREATED,
-            &id,
-            &json!({"id": id, "version": 0, "title": "Drop", "price": 2000, "quantity": quantity,
-                "userId": seller, "onSaleAt": shared::time::rfc3339(on_sale), "queueSeed": seed}),
-        )
-        .expect("event");
+        let data = TicketData {
+            title: "Drop".to_owned(),
+            on_sale_at: Some(shared::time::rfc3339(on_sale)),
+            queue_seed: Some(seed.to_owned()),
+            ..ticket_data(&id, seller, 0, quantity, 2000)
+        };
+        let event = CloudEvent::of("test", types::TICKET_CREATED, &id, &data).expect("event");
         let status = self
             .deliver(orders::replica::router(self.state.orders.clone()), &event)
             .await;
@@ -101,14 +105,78 @@ impl TestApp {
     }
 
     /// `POST /api/tickets/:id/queue` for `quantity`.
-    pub async fn join(&self, bearer: &str, ticket_id: &str, quantity: i64) -> Response<Body> {
+    pub async fn join(&self, bearer: &str, ticket_id: &str, quantity: u64) -> Response<Body> {
+        let body = QueueRequest {
+            quantity: Some(Entered::Number(quantity)),
+        };
         self.send(testing::authed_json(
             "POST",
             &format!("/api/tickets/{ticket_id}/queue"),
             bearer,
-            &json!({"quantity": quantity}),
+            &serde_json::to_value(body).expect("json"),
         ))
         .await
+    }
+
+    /// The entry a join for `quantity` answers with, whatever its status.
+    pub async fn joined(&self, bearer: &str, ticket_id: &str, quantity: u64) -> Value {
+        testing::json_body(self.join(bearer, ticket_id, quantity).await).await
+    }
+
+    /// The entry a join for `quantity` makes, which must be a new one (202).
+    pub async fn joined_anew(&self, bearer: &str, ticket_id: &str, quantity: u64) -> Value {
+        let response = self.join(bearer, ticket_id, quantity).await;
+        assert_eq!(response.status(), 202);
+        testing::json_body(response).await
+    }
+
+    /// `size` new buyers: `(id, bearer)` each.
+    pub fn crowd(&self, size: usize) -> Vec<(String, String)> {
+        (0..size).map(|n| self.user(&format!("b{n}"))).collect()
+    }
+
+    /// Each of `buyers` joins for 1, a new entry each, in turn: UUIDv7 orders by the millisecond,
+    /// so they are 2 ms apart.
+    pub async fn join_in_turn(&self, buyers: &[(String, String)], ticket_id: &str) {
+        for (_, bearer) in buyers {
+            assert_eq!(self.join(bearer, ticket_id, 1).await.status(), 202);
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    /// The first of `bearers` is admitted and the others wait behind it in this order.
+    pub async fn assert_let_in_order(&self, bearers: &[&str], ticket_id: &str) {
+        assert_eq!(self.entry(bearers[0], ticket_id).await["state"], "admitted");
+        for (position, bearer) in bearers.iter().enumerate().skip(1) {
+            assert_eq!(
+                self.entry(bearer, ticket_id).await["position"],
+                position,
+                "the {position}th in line"
+            );
+        }
+    }
+
+    /// The queue entry of `user_id` as stored, which must exist.
+    pub async fn stored_entry(&self, ticket_id: &str, user_id: &str) -> QueueEntry {
+        self.state
+            .orders
+            .entry(ticket_id, user_id)
+            .await
+            .expect("read")
+            .expect("entry")
+    }
+
+    /// `DELETE /api/orders/:id` by `bearer`, which must succeed.
+    pub async fn cancel(&self, bearer: &str, order: &Value) {
+        let id = order["id"].as_str().expect("id");
+        let cancelled = self
+            .send(testing::authed_empty(
+                "DELETE",
+                &format!("/api/orders/{id}"),
+                bearer,
+            ))
+            .await;
+        assert_eq!(cancelled.status(), 204);
     }
 
     /// `GET /api/tickets/:id/queue`.
@@ -155,13 +223,8 @@ impl TestApp {
         } else {
             types::TICKET_UPDATED
         };
-        CloudEvent::new(
-            "test",
-            kind,
-            id,
-            &json!({"id": id, "version": version, "title": format!("Show v{version}"), "price": price, "quantity": quantity, "userId": seller}),
-        )
-        .expect("event")
+        let data = ticket_data(id, seller, version, quantity, price);
+        CloudEvent::of("test", kind, id, &data).expect("event")
     }
 
     /// A listing replicated here, as `ticket.created` makes it; returns its id.
@@ -185,11 +248,15 @@ impl TestApp {
     }
 
     pub async fn order(&self, bearer: &str, ticket_id: &str, quantity: i64) -> Response<Body> {
+        let body = OrderRequest {
+            ticket_id: ticket_id.to_owned(),
+            quantity: Some(Entered::Number(quantity.try_into().expect("a count"))),
+        };
         self.send(testing::authed_json(
             "POST",
             "/api/orders",
             bearer,
-            &json!({"ticketId": ticket_id, "quantity": quantity}),
+            &serde_json::to_value(body).expect("json"),
         ))
         .await
     }
@@ -200,4 +267,43 @@ impl TestApp {
         assert_eq!(response.status(), 201);
         testing::json_body(response).await
     }
+}
+
+/// A listing's terms at `version`, as the tickets context announces them: titled `Show v<version>`.
+pub fn ticket_data(id: &str, seller: &str, version: i64, quantity: i64, price: i64) -> TicketData {
+    TicketData {
+        id: TicketId::from(id),
+        version,
+        title: format!("Show v{version}"),
+        price: Cents(price),
+        quantity: Quantity(quantity),
+        user_id: UserId::from(seller),
+        venue: None,
+        starts_at: None,
+        on_sale_at: None,
+        queue_seed: None,
+        resale_of: None,
+    }
+}
+
+/// `payment.lapsed` of a placed order (its JSON): payments' word that it was not paid in time.
+pub fn lapsed(order: &Value) -> CloudEvent {
+    let id = order["id"].as_str().expect("id");
+    let data = OrderExpiredData {
+        order_id: OrderId::from(id),
+        expires_at: order["expiresAt"].as_str().expect("expiresAt").to_owned(),
+    };
+    CloudEvent::of("test", types::PAYMENT_LAPSED, id, &data).expect("event")
+}
+
+/// `payment.created`: the payment `payment_id` paid 20.00 for the order `order_id`.
+pub fn payment_created(payment_id: &str, order_id: &str) -> CloudEvent {
+    let data = PaymentCreatedData {
+        id: PaymentId::from(payment_id),
+        order_id: OrderId::from(order_id),
+        stripe_id: "pi_1".to_owned(),
+        amount: Cents(2000),
+        currency: "usd".to_owned(),
+    };
+    CloudEvent::of("test", types::PAYMENT_CREATED, payment_id, &data).expect("event")
 }

@@ -1,0 +1,243 @@
+//! Where a waiting buyer stands in a drop's line, without counting the line on every read.
+//!
+//! Counting the entries ahead of a place reads every one of them: at place 20,000 that is about
+//! 5 MB per read, and a crowd reads every few seconds. Each instance instead keeps every listing's
+//! line as it last read it: the sorted places (index sort keys) of the entries that waited in it.
+//! A position is then the distance, in that list, from the first entry still waiting to the
+//! buyer's place, and a read costs one key read (the head of the line) besides the buyer's entry.
+//!
+//! This is exact because of how a line changes once admissions start ([`admitting_from`]):
+//! entries leave it only from its front (an advance admits, or finds sold out, a prefix of the
+//! head: `queue::plan`), and entries join only at its back (`~` and a time-ordered id). So the
+//! list only ever needs what joined since it was read, a query for places after the last one it
+//! holds. A place is written a moment after it is made, so a join can land just behind one
+//! already read: every second the list also reads again, in the background, the last
+//! [`STRAGGLERS`] of joins.
+//! Before admissions start, pre-sale places land anywhere (their order is the seed's) and none
+//! leaves: the list is read whole in the background at most once a [`REREAD`], what it finds is
+//! added, and a buyer's own place is added as soon as it is known, so what a pre-sale position
+//! misses is about a second of other instances' joins.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use shared::error::ApiError;
+
+use crate::queue::admitting_from;
+use crate::store::Orders;
+
+/// How stale a listing's list may get before it is read again (whole before admissions start,
+/// the joins of the last [`STRAGGLERS`] after).
+const REREAD: Duration = Duration::from_secs(1);
+
+/// How far back the periodic read looks for joins that landed behind places already read.
+const STRAGGLERS: Duration = Duration::from_secs(1);
+
+/// A listing's list unread for this long is forgotten: its drop is over, or read elsewhere.
+const FORGET_AFTER: Duration = Duration::from_secs(600);
+
+/// Each listing's line as this instance last read it.
+#[derive(Default)]
+pub struct Positions(Mutex<HashMap<String, Listed>>);
+
+struct Listed {
+    line: Arc<tokio::sync::Mutex<Line>>,
+    used_at: Instant,
+}
+
+#[derive(Default)]
+struct Line {
+    /// The places read, and added since, in line order.
+    places: Vec<String>,
+    /// Read whole once admissions had started: from then on the line only grows at its back.
+    settled: bool,
+    /// When it was last read whole or for stragglers.
+    read_at: Option<Instant>,
+    /// When the last read for stragglers was made, as Unix milliseconds: the next one reaches back
+    /// [`STRAGGLERS`] before it.
+    read_at_ms: i64,
+    /// A read is under way in the background.
+    rereading: bool,
+}
+
+impl Line {
+    fn index(&self, place: &str) -> usize {
+        self.places.partition_point(|p| p.as_str() < place)
+    }
+
+    fn holds(&self, place: &str) -> bool {
+        self.places
+            .get(self.index(place))
+            .is_some_and(|p| p == place)
+    }
+
+    fn is_beyond(&self, place: &str) -> bool {
+        self.places.last().is_none_or(|last| place > last.as_str())
+    }
+
+    /// Adds places (already in line order, as a query returns them) that it lacks.
+    fn merge(&mut self, places: Vec<String>) {
+        for place in places {
+            if self.is_beyond(&place) {
+                self.places.push(place);
+            } else if !self.holds(&place) {
+                let at = self.index(&place);
+                self.places.insert(at, place);
+            }
+        }
+    }
+
+    fn is_stale(&self) -> bool {
+        self.read_at.is_none_or(|at| at.elapsed() >= REREAD)
+    }
+}
+
+impl Positions {
+    /// How many entries wait ahead of the waiting entry at `place` in the line of the listing
+    /// `ticket_id`, selling from `on_sale` (Unix seconds), at `now`.
+    pub async fn ahead(
+        &self,
+        orders: &Orders,
+        ticket_id: &str,
+        on_sale: i64,
+        place: &str,
+        now: i64,
+    ) -> Result<i64, ApiError> {
+        let listed = self.listed(ticket_id);
+        if now < admitting_from(on_sale) {
+            let mut line = listed.lock().await;
+            if line.read_at.is_none() || line.settled {
+                line.places = orders.line_places(ticket_id, None).await?;
+                line.settled = false;
+                line.read_at = Some(Instant::now());
+            } else if line.is_stale() && !line.rereading {
+                // Read again in the background: a join or read does not wait for the whole
+                // line. Nothing leaves a line before admissions start, so what it finds is added.
+                line.rereading = true;
+                tokio::spawn(reread(
+                    orders.clone(),
+                    ticket_id.to_owned(),
+                    None,
+                    listed.clone(),
+                ));
+            }
+            if !line.holds(place) {
+                line.merge(vec![place.to_owned()]);
+            }
+            return Ok(count(line.index(place)));
+        }
+        // Read before the list is locked, so that readers do not queue behind each other's head
+        // reads; the head only moves back if the list is behind, which the reads below repair.
+        let head = orders.line_head(ticket_id).await?;
+        let mut line = listed.lock().await;
+        if !line.settled {
+            line.places = orders.line_places(ticket_id, None).await?;
+            line.settled = true;
+            line.read_at = Some(Instant::now());
+            line.read_at_ms = shared::time::unix_now_ms();
+        } else if line.is_stale() && !line.rereading {
+            line.rereading = true;
+            let since = late_place_before(line.read_at_ms - millis(STRAGGLERS));
+            tokio::spawn(reread(
+                orders.clone(),
+                ticket_id.to_owned(),
+                Some(since),
+                listed.clone(),
+            ));
+        }
+        // A buyer (or head) that joined since the list was read: the joins since its last place.
+        // Concurrent readers wait here for one read instead of making one each.
+        if line.is_beyond(place) || head.as_deref().is_some_and(|head| line.is_beyond(head)) {
+            let last = line.places.last().cloned();
+            let joined = orders.line_places(ticket_id, last.as_deref()).await?;
+            line.merge(joined);
+        }
+        if !line.holds(place) {
+            // Its put is not in the index yet: it is where its place says.
+            line.merge(vec![place.to_owned()]);
+        }
+        let first = head.map_or_else(|| line.index(place), |head| line.index(&head));
+        Ok(count(line.index(place).saturating_sub(first)))
+    }
+
+    /// The listing's list, made empty if new; lists unused for [`FORGET_AFTER`] are dropped.
+    fn listed(&self, ticket_id: &str) -> Arc<tokio::sync::Mutex<Line>> {
+        let mut lists = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        lists.retain(|_, listed| listed.used_at.elapsed() < FORGET_AFTER);
+        let listed = lists.entry(ticket_id.to_owned()).or_insert_with(|| Listed {
+            line: Arc::default(),
+            used_at: Instant::now(),
+        });
+        listed.used_at = Instant::now();
+        Arc::clone(&listed.line)
+    }
+}
+
+/// Reads in the background a line's places after `after` (whole for `None`) and adds what it
+/// finds to the list: nobody waits for it. Adding is right whatever happened meanwhile: what is
+/// found waiting was waiting, and the list keeps the places that left ahead of the head anyway.
+async fn reread(
+    orders: Orders,
+    ticket_id: String,
+    after: Option<String>,
+    line: Arc<tokio::sync::Mutex<Line>>,
+) {
+    let started_ms = shared::time::unix_now_ms();
+    let read = orders.line_places(&ticket_id, after.as_deref()).await;
+    let mut line = line.lock().await;
+    line.rereading = false;
+    match read {
+        Ok(places) => {
+            line.merge(places);
+            line.read_at = Some(Instant::now());
+            line.read_at_ms = started_ms;
+        }
+        // The list stays as it was; the next read tries again.
+        Err(err) => tracing::warn!(ticket = ticket_id, error = %err, "line not read"),
+    }
+}
+
+/// A place that sorts before every post-sale place made from `unix_ms` on: `~` and the time
+/// prefix of a UUIDv7 (48 bits of milliseconds) with the rest zero.
+fn late_place_before(unix_ms: i64) -> String {
+    let ms = u64::try_from(unix_ms.max(0)).unwrap_or(0) & 0xffff_ffff_ffff;
+    format!(
+        "~{:08x}-{:04x}-0000-0000-000000000000",
+        ms >> 16,
+        ms & 0xffff
+    )
+}
+
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn count(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::queue::late_place;
+
+    #[test]
+    fn a_bound_made_a_second_ago_sorts_before_a_place_made_now_and_after_every_pre_sale_place() {
+        let bound = late_place_before(shared::time::unix_now_ms() - 1_000);
+        assert!(bound < late_place());
+        assert!(bound > "f".repeat(64));
+        assert!(late_place_before(shared::time::unix_now_ms() + 60_000) > late_place());
+    }
+
+    #[test]
+    fn merging_keeps_places_in_line_order_once_each() {
+        let mut line = Line::default();
+        line.merge(vec!["b".into(), "d".into()]);
+        line.merge(vec!["a".into(), "c".into(), "d".into(), "e".into()]);
+        assert_eq!(line.places, ["a", "b", "c", "d", "e"]);
+        assert_eq!(line.index("c"), 2);
+        assert!(line.is_beyond("f"));
+        assert!(!line.holds("bb"));
+    }
+}
