@@ -2,50 +2,17 @@
 // against the whole local stack: a seller lists a drop that goes on sale in about 20 seconds, a
 // buyer joins its queue early, waits with the countdown running, is let in once sales start,
 // orders and pays; then the listing shows the seed, whose hash was published before the sale.
-// Run by tests/e2e/tests/browser_drop.rs, which starts the stack and passes:
-//   BASE_URL   the storefront, e.g. http://127.0.0.1:8080
-//   ARTIFACTS  the folder for screenshots
+// Run by tests/e2e/tests/browser_drop.rs, which starts the stack and passes BASE_URL and ARTIFACTS
+// (steps.mjs).
 // Exits non-zero, naming the step, when the storefront does not behave.
 
 import { createHash } from "node:crypto";
-import { mkdirSync } from "node:fs";
-import { join } from "node:path";
-import { chromium } from "playwright-core";
+import { base, expect, fillCard, run, screenshot, signOut, signUp, timeout, unique, watch } from "./steps.mjs";
 
-const base = process.env.BASE_URL;
-const artifacts = process.env.ARTIFACTS;
-if (!base || !artifacts) {
-  console.error("BASE_URL and ARTIFACTS must be set");
-  process.exit(2);
-}
-mkdirSync(artifacts, { recursive: true });
-
-const timeout = 15_000;
 const onSaleInSeconds = 20;
-const unique = `${Date.now()}-${Math.floor(Math.random() * 1e6)}`;
 const seller = { email: `drop-seller-${unique}@example.com`, password: "correct horse battery" };
 const buyer = { email: `drop-buyer-${unique}@example.com`, password: "another good password" };
 const title = `Drop Day ${unique}`;
-
-let shot = 0;
-async function screenshot(page, name) {
-  shot += 1;
-  const file = join(artifacts, `${String(shot).padStart(2, "0")}-${name}.png`);
-  await page.screenshot({ path: file, fullPage: true });
-}
-
-function expect(condition, message) {
-  if (!condition) throw new Error(message);
-}
-
-async function signUp(page, who) {
-  await page.goto(`${base}/auth/signup`);
-  await page.getByLabel("Email Address").fill(who.email);
-  await page.getByLabel("Password").fill(who.password);
-  await page.getByRole("button", { name: "Sign Up" }).click();
-  await page.waitForURL(`${base}/`, { timeout });
-  await page.getByRole("link", { name: "Sign Out" }).waitFor({ timeout });
-}
 
 /** Seconds a countdown such as "On sale in 00:17" or "01:54 left" shows. */
 function seconds(text) {
@@ -54,35 +21,15 @@ function seconds(text) {
   return Number(match[1] ?? 0) * 3600 + Number(match[2]) * 60 + Number(match[3]);
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-});
-
-let step = "start";
-const problems = [];
-try {
+await run("drop", async (browser, step) => {
   const context = await browser.newContext({ viewport: { width: 1024, height: 720 } });
   const page = await context.newPage();
-  page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
-  page.on("console", (message) => {
-    if (message.type() === "error" && !message.text().includes("Failed to load resource")) {
-      problems.push(`console error: ${message.text()}`);
-    }
-  });
+  watch(page);
 
-  step = "the seller signs up";
+  step("the seller signs up");
   await signUp(page, seller);
 
-  step = `the seller lists a drop going on sale in ${onSaleInSeconds} s, typed on the browser's clock`;
+  step(`the seller lists a drop going on sale in ${onSaleInSeconds} s, typed on the browser's clock`);
   await page.getByRole("link", { name: "Sell Tickets" }).click();
   await page.getByLabel("Title").fill(title);
   await page.getByLabel("Price").fill("7");
@@ -101,7 +48,7 @@ try {
   const listing = page.url();
   const ticketId = new URL(listing).pathname.split("/").pop();
 
-  step = "the drop's page counts down to the sale and shows the seed's hash";
+  step("the drop's page counts down to the sale and shows the seed's hash");
   const onSale = page.getByText(/On sale in \d\d:\d\d/);
   await onSale.waitFor({ timeout });
   const left = seconds(await onSale.innerText());
@@ -117,22 +64,21 @@ try {
   expect(await page.getByText("This is your listing.").isVisible(), "the seller should not be offered the queue");
   await screenshot(page, "drop-countdown-seller");
 
-  step = "a buyer signs up and opens the drop";
-  await page.getByRole("link", { name: "Sign Out" }).click();
-  await page.getByRole("link", { name: "Sign In" }).waitFor({ timeout });
+  step("a buyer signs up and opens the drop");
+  await signOut(page);
   await signUp(page, buyer);
   await page.goto(listing);
   await page.getByRole("heading", { name: title }).waitFor({ timeout });
   expect(await page.getByRole("button", { name: "Purchase" }).count() === 0,
     "a drop should offer the queue, not Purchase");
 
-  step = "the buyer joins the queue for 2 before the sale";
+  step("the buyer joins the queue for 2 before the sale");
   await page.getByLabel("Quantity").fill("2");
   await page.getByRole("button", { name: "Join the queue" }).click();
   await page.waitForURL(`${base}/tickets/${ticketId}/queue`, { timeout });
   expect(Date.now() < onSaleAt, "the buyer should have joined before the sale (the machine was too slow)");
 
-  step = "the queue page says the buyer waits and counts down to the sale";
+  step("the queue page says the buyer waits and counts down to the sale");
   await page.getByText("You are in. Your place in line is drawn when sales start.").waitFor({ timeout });
   const startsIn = page.getByText(/Sales start in \d\d:\d\d/);
   await startsIn.waitFor({ timeout });
@@ -149,7 +95,7 @@ try {
   }
   await screenshot(page, "queue-waiting");
 
-  step = "once sales start, the page lets the buyer in by itself, with the admission's countdown";
+  step("once sales start, the page lets the buyer in by itself, with the admission's countdown");
   const turn = page.getByText("It's your turn");
   await turn.waitFor({ timeout: Math.max(0, onSaleAt - Date.now()) + 30_000 });
   expect(Date.now() >= onSaleAt - 1_000, "the buyer was let in before the sale started");
@@ -160,23 +106,18 @@ try {
   expect(bar === "100", `the bar should be full once admitted, not ${bar}`);
   await screenshot(page, "queue-admitted");
 
-  step = "a phone-width screen shows the whole queue page";
+  step("a phone-width screen shows the whole queue page");
   await page.setViewportSize({ width: 375, height: 740 });
   await screenshot(page, "queue-admitted-phone");
   await page.setViewportSize({ width: 1024, height: 720 });
 
-  step = "the buyer orders the admitted 2 and pays";
+  step("the buyer orders the admitted 2 and pays");
   const quantity = await page.getByLabel(/Quantity/).inputValue();
   expect(quantity === "2", `the order form should offer the admitted 2, not ${quantity}`);
   await page.getByRole("button", { name: "Purchase" }).click();
   await page.waitForURL(/\/orders\/[^/]+$/, { timeout });
   const orderPage = page.url();
-  await page.getByPlaceholder("number", { exact: true }).waitFor({ timeout });
-  await page.getByPlaceholder("number", { exact: true }).fill("4242424242424242");
-  await page.getByPlaceholder("exp_month").fill("12");
-  await page.getByPlaceholder("exp_year").fill("34");
-  await page.getByPlaceholder("cvc").fill("123");
-  await page.getByPlaceholder("postal_code").fill("42424");
+  await fillCard(page);
   await screenshot(page, "drop-order");
   await page.getByRole("button", { name: "Pay" }).click();
   await page.waitForURL(`${base}/orders`, { timeout });
@@ -184,13 +125,13 @@ try {
     .waitFor({ timeout: 30_000 });
   await screenshot(page, "drop-paid");
 
-  step = "the queue page now says the buyer ordered, with a link to the order";
+  step("the queue page now says the buyer ordered, with a link to the order");
   await page.goto(`${base}/tickets/${ticketId}/queue`);
   await page.getByText("You have ordered your tickets.").waitFor({ timeout });
   const link = await page.getByRole("link", { name: "Go to your order" }).getAttribute("href");
   expect(orderPage.endsWith(link), `the link should lead to ${orderPage}, not ${link}`);
 
-  step = "after the sale the listing shows the seed, and it hashes to what was published";
+  step("after the sale the listing shows the seed, and it hashes to what was published");
   await page.goto(listing);
   await page.getByText(/How to verify/).waitFor({ timeout });
   const revealed = (await (await context.request.get(`${base}/api/tickets/${ticketId}`)).json()).queueSeed;
@@ -200,13 +141,4 @@ try {
   expect(rehashed === hash, `SHA-256 of the seed is ${rehashed}, but ${hash} was published`);
   await screenshot(page, "drop-seed-revealed");
 
-  step = "no errors in the console";
-  expect(problems.length === 0, problems.join("\n"));
-  console.log(`drop: every step passed; screenshots in ${artifacts}`);
-} catch (error) {
-  console.error(`drop: failed at "${step}": ${error.message}`);
-  for (const problem of problems) console.error(`  ${problem}`);
-  process.exitCode = 1;
-} finally {
-  await browser.close();
-}
+});

@@ -2,27 +2,14 @@
 // pays, opens the pass, and the QR code in a screenshot of it decodes (Debian's zbarimg) to a code the
 // seller's check-in page admits once: "Welcome", then "Already checked in at HH:MM". The buyer then
 // resells the other ticket; once a third person has bought it, its old code is "Pass revoked" and the
-// new buyer's pass is welcome. Run by
-// tests/e2e/tests/browser_passes.rs, which starts the stack and passes:
-//   BASE_URL   the storefront, e.g. http://127.0.0.1:8080
-//   ARTIFACTS  the folder for screenshots
+// new buyer's pass is welcome. Run by tests/e2e/tests/browser_passes.rs, which starts the stack and
+// passes BASE_URL and ARTIFACTS (steps.mjs).
 // Exits non-zero, naming the step, when the storefront does not behave.
 
 import { execFileSync } from "node:child_process";
-import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
+import { artifacts, base, expect, pay, run, screenshot, signUp, timeout, unique, watch } from "./steps.mjs";
 
-const base = process.env.BASE_URL;
-const artifacts = process.env.ARTIFACTS;
-if (!base || !artifacts) {
-  console.error("BASE_URL and ARTIFACTS must be set");
-  process.exit(2);
-}
-mkdirSync(artifacts, { recursive: true });
-
-const timeout = 15_000;
-const unique = `${Date.now()}-${Math.floor(Math.random() * 1e6)}`;
 const seller = { email: `organiser-${unique}@example.com`, password: "correct horse battery" };
 const buyer = { email: `fan-${unique}@example.com`, password: "another good password" };
 const reseller = { email: `second-${unique}@example.com`, password: "a third good password" };
@@ -32,38 +19,6 @@ const venue = "Paradiso, Amsterdam";
 const zone = "Europe/Amsterdam";
 const startsLocal = "2030-06-01T19:30";
 const startsUtc = "2030-06-01T17:30:00Z";
-
-let shot = 0;
-async function screenshot(page, name) {
-  shot += 1;
-  const file = join(artifacts, `${String(shot).padStart(2, "0")}-${name}.png`);
-  await page.screenshot({ path: file, fullPage: true });
-  return file;
-}
-
-function expect(condition, message) {
-  if (!condition) throw new Error(message);
-}
-
-async function signUp(page, who) {
-  await page.goto(`${base}/auth/signup`);
-  await page.getByLabel("Email Address").fill(who.email);
-  await page.getByLabel("Password").fill(who.password);
-  await page.getByRole("button", { name: "Sign Up" }).click();
-  await page.waitForURL(`${base}/`, { timeout });
-  await page.getByRole("link", { name: "Sign Out" }).waitFor({ timeout });
-}
-
-async function pay(page) {
-  await page.getByPlaceholder("number", { exact: true }).waitFor({ timeout });
-  await page.getByPlaceholder("number", { exact: true }).fill("4242424242424242");
-  await page.getByPlaceholder("exp_month").fill("12");
-  await page.getByPlaceholder("exp_year").fill("34");
-  await page.getByPlaceholder("cvc").fill("123");
-  await page.getByPlaceholder("postal_code").fill("42424");
-  await page.getByRole("button", { name: "Pay" }).click();
-  await page.waitForURL(`${base}/orders`, { timeout });
-}
 
 /// Opens a pass's printable page from My tickets and reads its QR code back out of a screenshot.
 async function decodePass(page, name, file) {
@@ -102,31 +57,7 @@ async function scan(page, code) {
   return text;
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-});
-
-let step = "start";
-const problems = [];
-function watch(page) {
-  page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
-  page.on("console", (message) => {
-    if (message.type() === "error" && !message.text().includes("Failed to load resource")) {
-      problems.push(`console error: ${message.text()}`);
-    }
-  });
-}
-
-try {
+await run("passes", async (browser, step) => {
   // Two people, two browsers' worth of cookies.
   const options = { viewport: { width: 1024, height: 720 }, timezoneId: zone };
   const organiser = await (await browser.newContext(options)).newPage();
@@ -134,7 +65,7 @@ try {
   watch(organiser);
   watch(fan);
 
-  step = "the seller lists 2 tickets with the venue and the start on their own clock";
+  step("the seller lists 2 tickets with the venue and the start on their own clock");
   await signUp(organiser, seller);
   await organiser.getByRole("link", { name: "Sell Tickets" }).click();
   await organiser.getByLabel("Title").fill(title);
@@ -156,7 +87,7 @@ try {
   await organiser.getByText("2030-06-01 19:30").waitFor({ timeout });
   await screenshot(organiser, "listing-with-event");
 
-  step = "a buyer buys both tickets; the order page names the venue";
+  step("a buyer buys both tickets; the order page names the venue");
   await signUp(fan, buyer);
   await fan.goto(`${base}/tickets/${ticketId}`);
   await fan.getByLabel("Quantity").fill("2");
@@ -164,12 +95,12 @@ try {
   await fan.waitForURL(/\/orders\/[^/]+$/, { timeout });
   await fan.getByText(venue).waitFor({ timeout });
 
-  step = "the buyer pays with a test card";
+  step("the buyer pays with a test card");
   await pay(fan);
   await fan.getByRole("row").filter({ hasText: title }).getByText("complete")
     .waitFor({ timeout: 30_000 });
 
-  step = "My tickets shows both passes with their QR codes, seat n of 2, venue, start and status";
+  step("My tickets shows both passes with their QR codes, seat n of 2, venue, start and status");
   await fan.getByRole("link", { name: "My Tickets" }).click();
   await fan.waitForURL(`${base}/passes`, { timeout });
   const cards = fan.locator("article.pass").filter({ hasText: title });
@@ -185,7 +116,7 @@ try {
   }
   await screenshot(fan, "my-tickets");
 
-  step = "the printable pass shows a large QR code and hides the header when printed";
+  step("the printable pass shows a large QR code and hides the header when printed");
   const first = fan.getByRole("article", { name: `${title} (seat 1 of 2)` });
   await first.getByRole("link", { name: "Show and print" }).click();
   await fan.waitForURL(/\/passes\/[^/]+$/, { timeout });
@@ -199,20 +130,20 @@ try {
   await screenshot(fan, "pass-printed");
   await fan.emulateMedia({ media: "screen" });
 
-  step = "the QR code in a screenshot of the pass decodes (zbarimg) to the pass's code";
+  step("the QR code in a screenshot of the pass decodes (zbarimg) to the pass's code");
   const qrFile = join(artifacts, "qr-code.png");
   await qr.screenshot({ path: qrFile });
   const decoded = execFileSync("zbarimg", ["--quiet", "--raw", "--nodbus", qrFile], { encoding: "utf8" }).trim();
   expect(decoded.length > 0 && decoded.length <= 200, `a code of 1 to 200 characters, decoded: "${decoded}"`);
   expect(decoded === printed, `the QR code reads "${decoded}", the page prints "${printed}"`);
 
-  step = "someone who is not the organiser is told it is not their event";
+  step("someone who is not the organiser is told it is not their event");
   await fan.getByRole("link", { name: "Check-in" }).click();
   await fan.waitForURL(`${base}/checkin`, { timeout });
   const notYours = await scan(fan, decoded);
   expect(notYours === "Not your event", `expected "Not your event", saw "${notYours}"`);
 
-  step = "the organiser checks the decoded code in: Welcome";
+  step("the organiser checks the decoded code in: Welcome");
   await organiser.getByRole("link", { name: "Check-in" }).click();
   await organiser.waitForURL(`${base}/checkin`, { timeout });
   const welcome = await scan(organiser, decoded);
@@ -221,17 +152,17 @@ try {
   expect(who.includes(title) && who.includes("seat 1 of 2"), `the welcome should name the pass: ${who}`);
   await screenshot(organiser, "check-in-welcome");
 
-  step = "the same code again: Already checked in at HH:MM";
+  step("the same code again: Already checked in at HH:MM");
   const again = await scan(organiser, decoded);
   expect(/^Already checked in at \d\d:\d\d$/.test(again), `expected "Already checked in at HH:MM", saw "${again}"`);
   await screenshot(organiser, "check-in-again");
 
-  step = "a forged code: Invalid code";
+  step("a forged code: Invalid code");
   const last = decoded.at(-1) === "A" ? "B" : "A";
   const forged = await scan(organiser, decoded.slice(0, -1) + last);
   expect(forged === "Invalid code", `expected "Invalid code", saw "${forged}"`);
 
-  step = "My tickets shows the first pass checked in, and a phone-width screen still reads";
+  step("My tickets shows the first pass checked in, and a phone-width screen still reads");
   await fan.setViewportSize({ width: 375, height: 740 });
   await fan.goto(`${base}/passes`);
   const checked = fan.getByRole("article", { name: `${title} (seat 1 of 2)` });
@@ -243,7 +174,7 @@ try {
   await screenshot(organiser, "check-in-phone");
   await fan.setViewportSize({ width: 1024, height: 720 });
 
-  step = "the buyer resells seat 2: above the price paid is refused, at it the listing is made";
+  step("the buyer resells seat 2: above the price paid is refused, at it the listing is made");
   const oldCode = await decodePass(fan, `${title} (seat 2 of 2)`, "qr-code-resold.png");
   await fan.goto(`${base}/passes`);
   const second = fan.getByRole("article", { name: `${title} (seat 2 of 2)` });
@@ -263,7 +194,7 @@ try {
   const resale = fan.url();
   await fan.getByText(venue).waitFor({ timeout });
 
-  step = "a third person buys the resold ticket and pays";
+  step("a third person buys the resold ticket and pays");
   const newcomer = await (await browser.newContext(options)).newPage();
   watch(newcomer);
   await signUp(newcomer, reseller);
@@ -274,7 +205,7 @@ try {
   await newcomer.getByRole("row").filter({ hasText: title }).getByText("complete")
     .waitFor({ timeout: 30_000 });
 
-  step = "the resold pass shows revoked to the first buyer";
+  step("the resold pass shows revoked to the first buyer");
   for (let tries = 0; ; tries += 1) {
     await fan.goto(`${base}/passes`);
     const card = fan.getByRole("article", { name: `${title} (seat 2 of 2)` });
@@ -285,25 +216,16 @@ try {
   }
   await screenshot(fan, "my-tickets-resold");
 
-  step = "the old code is refused at the door: Pass revoked";
+  step("the old code is refused at the door: Pass revoked");
   await organiser.setViewportSize({ width: 1024, height: 720 });
   const revoked = await scan(organiser, oldCode);
   expect(revoked === "Pass revoked", `expected "Pass revoked", saw "${revoked}"`);
   await screenshot(organiser, "check-in-revoked");
 
-  step = "the new buyer's pass has a new code, and it is welcome";
+  step("the new buyer's pass has a new code, and it is welcome");
   const newCode = await decodePass(newcomer, `${title} (seat 1 of 1)`, "qr-code-new.png");
   expect(newCode !== oldCode, "a resold pass gets a new code");
   const admitted = await scan(organiser, newCode);
   expect(admitted === "Welcome", `expected "Welcome" for the new pass, saw "${admitted}"`);
 
-  step = "no errors in the console";
-  expect(problems.length === 0, problems.join("\n"));
-  console.log(`passes: every step passed; screenshots in ${artifacts}`);
-} catch (error) {
-  console.error(`passes: failed at "${step}": ${error.message}`);
-  for (const problem of problems) console.error(`  ${problem}`);
-  process.exitCode = 1;
-} finally {
-  await browser.close();
-}
+});

@@ -1,96 +1,32 @@
 // The storefront in a real browser: Debian's chromium, headless, driven by playwright-core over the
 // DevTools protocol, against the whole local stack (NGINX, every function, DynamoDB Local, NATS,
-// localstripe). Run by tests/e2e/tests/browser.rs, which starts the stack and passes:
-//   BASE_URL   the storefront, e.g. http://127.0.0.1:8080
-//   ARTIFACTS  the folder for screenshots
+// localstripe). Run by tests/e2e/tests/browser.rs, which starts the stack and passes BASE_URL and
+// ARTIFACTS (steps.mjs).
 // Exits non-zero, naming the step, when the storefront does not behave.
 
-import { mkdirSync } from "node:fs";
-import { join } from "node:path";
-import { chromium } from "playwright-core";
+import {
+  alertText, base, expect, fillCard, run, screenshot, signOut, signUp, timeout, unique, watch,
+} from "./steps.mjs";
 
-const base = process.env.BASE_URL;
-const artifacts = process.env.ARTIFACTS;
-if (!base || !artifacts) {
-  console.error("BASE_URL and ARTIFACTS must be set");
-  process.exit(2);
-}
-mkdirSync(artifacts, { recursive: true });
-
-const timeout = 15_000;
-const unique = `${Date.now()}-${Math.floor(Math.random() * 1e6)}`;
 const seller = { email: `seller-${unique}@example.com`, password: "correct horse battery" };
 const buyer = { email: `buyer-${unique}@example.com`, password: "another good password" };
 const title = `Browser Concert ${unique}`;
 
-let shot = 0;
-async function screenshot(page, name) {
-  shot += 1;
-  const file = join(artifacts, `${String(shot).padStart(2, "0")}-${name}.png`);
-  await page.screenshot({ path: file, fullPage: true });
-}
-
-function expect(condition, message) {
-  if (!condition) throw new Error(message);
-}
-
-async function alertText(page) {
-  const alert = page.getByRole("alert");
-  await alert.waitFor({ timeout });
-  return alert.innerText();
-}
-
-async function signUp(page, who) {
-  await page.goto(`${base}/auth/signup`);
-  await page.getByLabel("Email Address").fill(who.email);
-  await page.getByLabel("Password").fill(who.password);
-  await screenshot(page, "sign-up");
-  await page.getByRole("button", { name: "Sign Up" }).click();
-  await page.waitForURL(`${base}/`, { timeout });
-  await page.getByRole("link", { name: "Sign Out" }).waitFor({ timeout });
-}
-
-async function signOut(page) {
-  await page.getByRole("link", { name: "Sign Out" }).click();
-  await page.getByRole("link", { name: "Sign In" }).waitFor({ timeout });
-  expect(new URL(page.url()).pathname === "/", "signing out should land on /");
-}
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-});
-
-let step = "start";
-const problems = [];
-try {
+await run("storefront", async (browser, step) => {
   const context = await browser.newContext({ viewport: { width: 1024, height: 720 } });
   const page = await context.newPage();
-  page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
-  page.on("console", (message) => {
-    if (message.type() === "error" && !message.text().includes("Failed to load resource")) {
-      problems.push(`console error: ${message.text()}`);
-    }
-  });
+  watch(page);
 
-  step = "a signed-out visitor to /orders lands on sign-in";
+  step("a signed-out visitor to /orders lands on sign-in");
   await page.goto(`${base}/orders`);
   await page.waitForURL(`${base}/auth/signin`, { timeout });
   await page.getByRole("heading", { name: "Sign In" }).waitFor({ timeout });
   await screenshot(page, "sign-in-instead-of-orders");
 
-  step = "the seller signs up";
-  await signUp(page, seller);
+  step("the seller signs up");
+  await signUp(page, seller, { shoot: true });
 
-  step = "the seller lists 2 tickets, the price tidied to 5.00 on leaving the field";
+  step("the seller lists 2 tickets, the price tidied to 5.00 on leaving the field");
   await page.getByRole("link", { name: "Sell Tickets" }).click();
   await page.getByLabel("Title").fill(title);
   await page.getByLabel("Price").fill("5");
@@ -104,10 +40,10 @@ try {
   const listing = page.url();
   await screenshot(page, "listing");
 
-  step = "the seller signs out";
+  step("the seller signs out");
   await signOut(page);
 
-  step = "a wrong password shows its message in the alert box";
+  step("a wrong password shows its message in the alert box");
   await page.getByRole("link", { name: "Sign In" }).click();
   await page.getByLabel("Email Address").fill(seller.email);
   await page.getByLabel("Password").fill("not the password");
@@ -116,8 +52,8 @@ try {
   expect(wrong.includes("Invalid credentials"), `expected "Invalid credentials", saw: ${wrong}`);
   await screenshot(page, "wrong-password");
 
-  step = "a buyer signs up and finds the listing on the home page";
-  await signUp(page, buyer);
+  step("a buyer signs up and finds the listing on the home page");
+  await signUp(page, buyer, { shoot: true });
   const row = page.getByRole("row").filter({ hasText: title });
   await row.waitFor({ timeout });
   const rowText = await row.innerText();
@@ -126,11 +62,11 @@ try {
   await row.getByRole("link", { name: "View" }).click();
   await page.getByRole("heading", { name: title }).waitFor({ timeout });
 
-  step = "reloading a deep link shows the same page";
+  step("reloading a deep link shows the same page");
   await page.reload();
   await page.getByRole("heading", { name: title }).waitFor({ timeout });
 
-  step = "the buyer buys 1 and sees the countdown";
+  step("the buyer buys 1 and sees the countdown");
   await page.getByLabel("Quantity").fill("1");
   await page.getByRole("button", { name: "Purchase" }).click();
   await page.waitForURL(/\/orders\/[^/]+$/, { timeout });
@@ -141,13 +77,8 @@ try {
   const later = await countdown.innerText();
   expect(first !== later, `the countdown should move: "${first}" then "${later}"`);
 
-  step = "the buyer pays with a test card";
-  await page.getByPlaceholder("number", { exact: true }).waitFor({ timeout });
-  await page.getByPlaceholder("number", { exact: true }).fill("4242424242424242");
-  await page.getByPlaceholder("exp_month").fill("12");
-  await page.getByPlaceholder("exp_year").fill("34");
-  await page.getByPlaceholder("cvc").fill("123");
-  await page.getByPlaceholder("postal_code").fill("42424");
+  step("the buyer pays with a test card");
+  await fillCard(page);
   // The countdown ticks every second; what the buyer typed must survive it.
   await page.waitForTimeout(2_200);
   const typed = await page.getByPlaceholder("number", { exact: true }).inputValue();
@@ -155,13 +86,13 @@ try {
   await screenshot(page, "order");
   await page.getByRole("button", { name: "Pay" }).click();
 
-  step = "the order is complete under My Orders";
+  step("the order is complete under My Orders");
   await page.waitForURL(`${base}/orders`, { timeout });
   const paid = page.getByRole("row").filter({ hasText: title });
   await paid.getByText("complete").waitFor({ timeout: 30_000 });
   await screenshot(page, "my-orders");
 
-  step = "a purchase of a ticket someone else just took shows the sold-out message";
+  step("a purchase of a ticket someone else just took shows the sold-out message");
   await page.goto(listing);
   await page.getByRole("button", { name: "Purchase" }).waitFor({ timeout });
   // While this page still offers the last ticket, another buyer takes it through the API.
@@ -180,7 +111,7 @@ try {
   expect(soldOut.includes("Ticket is already reserved"), `expected the sold-out message, saw: ${soldOut}`);
   await screenshot(page, "sold-out");
 
-  step = "a network failure shows a message, not a blank page";
+  step("a network failure shows a message, not a blank page");
   await page.route("**/api/**", (route) => route.abort("internetdisconnected"));
   await page.goto(`${base}/`);
   const offline = await alertText(page);
@@ -189,7 +120,7 @@ try {
   await screenshot(page, "network-failure");
   await page.unroute("**/api/**");
 
-  step = "a card that needs 3-D Secure is authenticated and the order completes";
+  step("a card that needs 3-D Secure is authenticated and the order completes");
   const asSeller = await context.request.post(`${base}/api/users/signin`, { data: seller });
   expect(asSeller.status() === 200, `seller sign-in answered ${asSeller.status()}`);
   const secureTitle = `Secure Show ${unique}`;
@@ -203,11 +134,7 @@ try {
   await page.goto(`${base}/tickets/${secureTicket}`);
   await page.getByRole("button", { name: "Purchase" }).click();
   await page.waitForURL(/\/orders\/[^/]+$/, { timeout });
-  await page.getByPlaceholder("number", { exact: true }).fill("4000002760003184");
-  await page.getByPlaceholder("exp_month").fill("12");
-  await page.getByPlaceholder("exp_year").fill("34");
-  await page.getByPlaceholder("cvc").fill("123");
-  await page.getByPlaceholder("postal_code").fill("42424");
+  await fillCard(page, "4000002760003184");
   await page.getByRole("button", { name: "Pay" }).click();
   const authenticate = page.getByRole("button", { name: "Complete authentication" });
   await authenticate.waitFor({ timeout });
@@ -217,19 +144,10 @@ try {
   await page.getByRole("row").filter({ hasText: secureTitle }).getByText("complete")
     .waitFor({ timeout: 30_000 });
 
-  step = "a phone-width screen still shows the whole page";
+  step("a phone-width screen still shows the whole page");
   await page.setViewportSize({ width: 375, height: 740 });
   await page.goto(`${base}/orders`);
   await page.getByRole("row").filter({ hasText: title }).first().waitFor({ timeout });
   await screenshot(page, "my-orders-phone");
 
-  step = "no errors in the console";
-  expect(problems.length === 0, problems.join("\n"));
-  console.log(`storefront: every step passed; screenshots in ${artifacts}`);
-} catch (error) {
-  console.error(`storefront: failed at "${step}": ${error.message}`);
-  for (const problem of problems) console.error(`  ${problem}`);
-  process.exitCode = 1;
-} finally {
-  await browser.close();
-}
+});

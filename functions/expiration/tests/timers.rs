@@ -1,7 +1,9 @@
 //! Timers against DynamoDB Local and NATS: armed by order events, fired by the sweep.
 
 use axum::Router;
-use contract::events::{OrderCreatedData, OrderedTicket};
+use contract::events::{
+    OrderCreatedData, OrderEndedData, OrderExpiredData, OrderedTicket, TicketRef,
+};
 use contract::{Cents, OrderId, OrderStatus, Quantity, TicketId, UserId};
 use expiration::store::{TimerState, Timers};
 use expiration::{ExpirationState, OUTBOX, TABLES, sweep, timers};
@@ -77,8 +79,17 @@ fn created_data(order: &str, expires_at: &str) -> OrderCreatedData {
     }
 }
 
+/// `order.cancelled` / `order.completed` of `order`, as JSON so that a test may break it.
 fn ended_data(order: &str) -> Value {
-    json!({"id": order, "version": 1, "quantity": 1, "ticket": {"id": uuid::Uuid::now_v7().to_string()}})
+    let data = OrderEndedData {
+        id: OrderId::from(order),
+        version: 1,
+        quantity: Quantity(1),
+        ticket: TicketRef {
+            id: TicketId::new(uuid::Uuid::now_v7().to_string()),
+        },
+    };
+    serde_json::to_value(data).expect("json")
 }
 
 fn at(unix: i64) -> String {
@@ -104,9 +115,13 @@ async fn the_sweep_announces_due_timers_once_and_leaves_the_others() {
     );
     let expired = app.store.events.events(types::ORDER_EXPIRED).await;
     assert_eq!(expired.len(), 1);
+    let expected = OrderExpiredData {
+        order_id: OrderId::from(due.as_str()),
+        expires_at: at(now - 1),
+    };
     assert_eq!(
         expired[0].data,
-        json!({"orderId": due, "expiresAt": at(now - 1)})
+        serde_json::to_value(expected).expect("json")
     );
     assert_eq!(app.state_of(&due).await, TimerState::Fired);
     assert_eq!(app.state_of(&later).await, TimerState::Armed);

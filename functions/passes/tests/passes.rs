@@ -3,9 +3,9 @@
 
 use axum::Router;
 use contract::events::{
-    OrderCreatedData, OrderEndedData, OrderedTicket, TicketData, TicketRef, types,
+    OrderCreatedData, OrderEndedData, OrderExpiredData, OrderedTicket, TicketData, TicketRef, types,
 };
-use contract::passes::types as pass_types;
+use contract::passes::{PassCheckedInData, PassId, PassResaleVoidedData, types as pass_types};
 use contract::{Cents, OrderId, OrderStatus, Quantity, TicketId, UserId};
 use passes::codes::{PublicKeys, Signer};
 use passes::store::{CheckIn, Passes};
@@ -177,6 +177,17 @@ impl TestApp {
             testing::json_body(response).await,
         )
     }
+}
+
+/// A `pass.checked-in` event of some pass, as check-in records it.
+fn checked_in_event() -> CloudEvent {
+    let data = PassCheckedInData {
+        id: PassId::new(new_id()),
+        order_id: OrderId::new(new_id()),
+        ticket_id: TicketId::new(new_id()),
+        checked_in_at: "2026-11-24T19:42:00Z".to_owned(),
+    };
+    CloudEvent::of("check-in", pass_types::PASS_CHECKED_IN, "p", &data).expect("event")
 }
 
 fn new_id() -> String {
@@ -664,13 +675,11 @@ async fn the_keys_endpoint_publishes_every_accepted_key() {
 #[tokio::test]
 async fn events_of_other_types_or_broken_data_are_refused_for_good() {
     let app = TestApp::start().await;
-    let expired = CloudEvent::new(
-        "test",
-        types::ORDER_EXPIRED,
-        "x",
-        &json!({"orderId": new_id(), "expiresAt": "2026-11-24T10:15:00Z"}),
-    )
-    .expect("event");
+    let data = OrderExpiredData {
+        order_id: OrderId::new(new_id()),
+        expires_at: "2026-11-24T10:15:00Z".to_owned(),
+    };
+    let expired = CloudEvent::of("test", types::ORDER_EXPIRED, "x", &data).expect("event");
     assert_eq!(testing::deliver(app.issuer(), &expired).await, 400);
     let broken = CloudEvent::new(
         "test",
@@ -704,8 +713,7 @@ async fn the_write_not_the_read_decides_between_scans_that_all_read_the_pass_val
             let (store, read, by) = (store.clone(), read.clone(), by.clone());
             let outbox = app.store.outbox.clone();
             tokio::spawn(async move {
-                let event = CloudEvent::new("test", pass_types::PASS_CHECKED_IN, "p", &json!({}))
-                    .expect("event");
+                let event = checked_in_event();
                 let nonce = format!("scan-{n}");
                 let answer = Some((nonce.as_str(), 200, format!("{{\"scan\":{n}}}")));
                 store
@@ -739,8 +747,7 @@ async fn the_write_not_the_read_decides_between_scans_that_all_read_the_pass_val
     }
     assert_eq!((won.len(), refused), (1, 9));
     // The winner's nonce finds its answer, also through the write (its read still says valid).
-    let event =
-        CloudEvent::new("test", pass_types::PASS_CHECKED_IN, "p", &json!({})).expect("event");
+    let event = checked_in_event();
     let nonce = format!("scan-{}", won[0]);
     let again = store
         .check_in(
@@ -764,13 +771,7 @@ async fn the_write_not_the_read_decides_between_scans_that_all_read_the_pass_val
 #[tokio::test]
 async fn relay_passes_publishes_what_was_left_in_the_outbox() {
     let app = TestApp::start().await;
-    let event = CloudEvent::new(
-        "check-in",
-        pass_types::PASS_CHECKED_IN,
-        "p",
-        &json!({"id": "p"}),
-    )
-    .expect("event");
+    let event = checked_in_event();
     // Committed, never published: as if the function died between the two.
     let record = app.store.outbox.record(&event).expect("record");
     app.store
@@ -919,8 +920,13 @@ async fn a_resale_paid_after_the_old_pass_was_checked_in_issues_nothing_and_void
         1,
         "announced once, however often it completes"
     );
+    let expected = PassResaleVoidedData {
+        order_id: OrderId::from(resale_order.as_str()),
+        ticket_id: TicketId::from(resale.as_str()),
+        pass_id: PassId::from(old["id"].as_str().expect("id")),
+    };
     assert_eq!(
         voided[0].data,
-        json!({"orderId": resale_order, "ticketId": resale, "passId": old["id"]})
+        serde_json::to_value(expected).expect("json")
     );
 }

@@ -1,6 +1,12 @@
 //! Payments against DynamoDB Local, NATS and localstripe.
 
 use axum::Router;
+use contract::api::PaymentRequest;
+use contract::events::{
+    OrderCreatedData, OrderEndedData, OrderExpiredData, OrderedTicket, TicketRef,
+};
+use contract::passes::{PassId, PassResaleVoidedData, types as pass_types};
+use contract::{Cents, OrderId, OrderStatus, Quantity, TicketId, UserId};
 use payments::store::Payments;
 use payments::stripe::{Stripe, StripeSettings, WebhookSecret, sign};
 use payments::{OUTBOX, PaymentState, TABLES, charge, order_copy, refunds, webhook};
@@ -48,11 +54,20 @@ impl TestApp {
         let expires =
             time::OffsetDateTime::from_unix_timestamp(shared::time::unix_now() + expires_in)
                 .expect("time");
-        let event = CloudEvent::new("test", types::ORDER_CREATED, &id, &json!({
-            "id": id, "version": 0, "status": "created", "userId": buyer, "expiresAt": shared::time::rfc3339(expires),
-            "quantity": 1, "ticket": {"id": TICKET, "price": 1500}, "total": 1500
-        }))
-        .expect("event");
+        let data = OrderCreatedData {
+            id: OrderId::from(id.as_str()),
+            version: 0,
+            status: OrderStatus::Created,
+            user_id: UserId::from(buyer),
+            expires_at: shared::time::rfc3339(expires),
+            quantity: Quantity(1),
+            ticket: OrderedTicket {
+                id: TicketId::from(TICKET),
+                price: Cents(1500),
+            },
+            total: Cents(1500),
+        };
+        let event = CloudEvent::of("test", types::ORDER_CREATED, &id, &data).expect("event");
         assert_eq!(
             self.post_event(order_copy::router(self.state.clone()), &event)
                 .await,
@@ -62,17 +77,23 @@ impl TestApp {
     }
 
     async fn end(&self, kind: &str, order: &str, version: i64) -> u16 {
-        let event = CloudEvent::new(
-            "test",
-            kind,
-            order,
-            &json!({"id": order, "version": version, "quantity": 1, "ticket": {"id": TICKET}}),
-        )
-        .expect("event");
+        let event =
+            CloudEvent::of("test", kind, order, &ended_data(order, version)).expect("event");
         self.post_event(order_copy::router(self.state.clone()), &event)
             .await
     }
 
+    /// `POST /api/payments` for `order` by `method`.
+    async fn pay_by(&self, bearer: &str, order: &str, method: &str) -> (u16, Value) {
+        let body = PaymentRequest {
+            order_id: order.to_owned(),
+            payment_method_id: method.to_owned(),
+        };
+        self.pay(bearer, serde_json::to_value(body).expect("json"))
+            .await
+    }
+
+    /// `POST /api/payments` with exactly this body.
     async fn pay(&self, bearer: &str, body: Value) -> (u16, Value) {
         let api = shared::routing::finish(charge::router(
             self.state.clone(),
@@ -121,6 +142,18 @@ async fn paid_intent(cents: i64, order: &str) -> String {
     intent["id"].as_str().expect("pi").to_owned()
 }
 
+/// `order.cancelled` / `order.completed` of `order`'s one ticket, at `version`.
+fn ended_data(order: &str, version: i64) -> OrderEndedData {
+    OrderEndedData {
+        id: OrderId::from(order),
+        version,
+        quantity: Quantity(1),
+        ticket: TicketRef {
+            id: TicketId::from(TICKET),
+        },
+    }
+}
+
 fn error(message: &str) -> Value {
     json!({"errors": [{"message": message}]})
 }
@@ -137,12 +170,7 @@ async fn a_card_payment_records_one_payment_and_announces_it() {
     let app = TestApp::start().await;
     let (buyer, bearer) = app.user();
     let order = app.order(&buyer, 600).await;
-    let (status, body) = app
-        .pay(
-            &bearer,
-            json!({"orderId": order, "paymentMethodId": "pm_card_visa"}),
-        )
-        .await;
+    let (status, body) = app.pay_by(&bearer, &order, "pm_card_visa").await;
     assert_eq!(status, 201, "{body}");
     let events = app.store.events.events(types::PAYMENT_CREATED).await;
     assert_eq!(events.len(), 1);
@@ -151,11 +179,7 @@ async fn a_card_payment_records_one_payment_and_announces_it() {
     assert_eq!(events[0].data["currency"], "usd");
     assert_eq!(events[0].data["stripeId"], body["stripeId"]);
     assert_eq!(
-        app.pay(
-            &bearer,
-            json!({"orderId": order, "paymentMethodId": "pm_card_visa"})
-        )
-        .await,
+        app.pay_by(&bearer, &order, "pm_card_visa").await,
         (400, error("Order is already paid"))
     );
 }
@@ -177,30 +201,10 @@ async fn validation_lookup_and_ownership_come_in_the_contract_order() {
         )
     );
     let unknown = uuid::Uuid::now_v7().to_string();
+    assert_eq!(app.pay_by(&bearer, &unknown, "pm_card_visa").await.0, 404);
+    assert_eq!(app.pay_by(&bearer, "nope", "pm_card_visa").await.0, 404);
     assert_eq!(
-        app.pay(
-            &bearer,
-            json!({"orderId": unknown, "paymentMethodId": "pm_card_visa"})
-        )
-        .await
-        .0,
-        404
-    );
-    assert_eq!(
-        app.pay(
-            &bearer,
-            json!({"orderId": "nope", "paymentMethodId": "pm_card_visa"})
-        )
-        .await
-        .0,
-        404
-    );
-    assert_eq!(
-        app.pay(
-            &stranger,
-            json!({"orderId": order, "paymentMethodId": "pm_card_visa"})
-        )
-        .await,
+        app.pay_by(&stranger, &order, "pm_card_visa").await,
         (403, error("Forbidden"))
     );
     let anonymous = testing::send(
@@ -224,21 +228,13 @@ async fn an_order_past_its_expiry_or_cancelled_is_refused_before_stripe_is_calle
     let (buyer, bearer) = app.user();
     let expired = app.order(&buyer, -1).await;
     assert_eq!(
-        app.pay(
-            &bearer,
-            json!({"orderId": expired, "paymentMethodId": "pm_card_visa"})
-        )
-        .await,
+        app.pay_by(&bearer, &expired, "pm_card_visa").await,
         (400, error("Order has expired"))
     );
     let cancelled = app.order(&buyer, 600).await;
     assert_eq!(app.end(types::ORDER_CANCELLED, &cancelled, 1).await, 204);
     assert_eq!(
-        app.pay(
-            &bearer,
-            json!({"orderId": cancelled, "paymentMethodId": "pm_card_visa"})
-        )
-        .await,
+        app.pay_by(&bearer, &cancelled, "pm_card_visa").await,
         (400, error("Cannot pay for a cancelled order"))
     );
     assert!(
@@ -291,15 +287,7 @@ async fn a_bad_or_stale_signature_is_refused_and_changes_nothing() {
             .is_empty()
     );
     // The order can still be paid.
-    assert_eq!(
-        app.pay(
-            &bearer,
-            json!({"orderId": order, "paymentMethodId": "pm_card_visa"})
-        )
-        .await
-        .0,
-        201
-    );
+    assert_eq!(app.pay_by(&bearer, &order, "pm_card_visa").await.0, 201);
 }
 
 #[tokio::test]
@@ -359,24 +347,18 @@ async fn order_ends_before_the_copy_are_retried_and_duplicates_change_nothing() 
     assert_eq!(app.end(types::ORDER_COMPLETED, &order, 1).await, 204);
     assert_eq!(app.end(types::ORDER_COMPLETED, &order, 1).await, 204);
     assert_eq!(
-        app.pay(
-            &bearer,
-            json!({"orderId": order, "paymentMethodId": "pm_card_visa"})
-        )
-        .await,
+        app.pay_by(&bearer, &order, "pm_card_visa").await,
         (400, error("Order is already paid"))
     );
 }
 
 impl TestApp {
     async fn expire(&self, order: &str) -> u16 {
-        let event = CloudEvent::new(
-            "test",
-            types::ORDER_EXPIRED,
-            order,
-            &json!({"orderId": order, "expiresAt": "2026-01-01T00:00:00Z"}),
-        )
-        .expect("event");
+        let data = OrderExpiredData {
+            order_id: OrderId::from(order),
+            expires_at: "2026-01-01T00:00:00Z".to_owned(),
+        };
+        let event = CloudEvent::of("test", types::ORDER_EXPIRED, order, &data).expect("event");
         self.post_event(order_copy::router(self.state.clone()), &event)
             .await
     }
@@ -420,12 +402,7 @@ async fn a_payment_made_in_time_wins_over_an_expiry_that_arrives_later() {
     let app = TestApp::start().await;
     let (buyer, bearer) = app.user();
     let order = app.order(&buyer, 2).await;
-    let (status, _) = app
-        .pay(
-            &bearer,
-            json!({"orderId": order, "paymentMethodId": "pm_card_visa"}),
-        )
-        .await;
+    let (status, _) = app.pay_by(&bearer, &order, "pm_card_visa").await;
     assert_eq!(status, 201);
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
     // The sweep's event comes after expiresAt, before orders has heard of the payment.
@@ -453,11 +430,7 @@ async fn an_unpaid_order_lapses_once_and_can_no_longer_be_paid() {
     assert_eq!(lapsed.len(), 1);
     assert_eq!(lapsed[0].data["orderId"], order.as_str());
     assert_eq!(
-        app.pay(
-            &bearer,
-            json!({"orderId": order, "paymentMethodId": "pm_card_visa"})
-        )
-        .await,
+        app.pay_by(&bearer, &order, "pm_card_visa").await,
         (400, error("Order has expired"))
     );
 }
@@ -502,12 +475,7 @@ async fn an_order_cancelled_while_its_payment_went_through_is_refunded_once() {
     let app = TestApp::start().await;
     let (buyer, bearer) = app.user();
     let order = app.order(&buyer, 600).await;
-    let (status, paid) = app
-        .pay(
-            &bearer,
-            json!({"orderId": order, "paymentMethodId": "pm_card_visa"}),
-        )
-        .await;
+    let (status, paid) = app.pay_by(&bearer, &order, "pm_card_visa").await;
     assert_eq!(status, 201);
     let intent = paid["stripeId"].as_str().expect("stripe id");
     // The buyer's cancel reached orders before `payment.created` did.
@@ -548,11 +516,7 @@ async fn payment_methods_that_are_not_stripe_ids_are_refused_before_stripe() {
     let order = app.order(&buyer, 600).await;
     for method in ["tok_visa", "é", "../v1/charges", "pm\ncard", "\u{0}"] {
         assert_eq!(
-            app.pay(
-                &bearer,
-                json!({"orderId": order, "paymentMethodId": method})
-            )
-            .await,
+            app.pay_by(&bearer, &order, method).await,
             (
                 400,
                 json!({"errors": [{"message": "A payment method is required", "field": "paymentMethodId"}]})
@@ -561,20 +525,11 @@ async fn payment_methods_that_are_not_stripe_ids_are_refused_before_stripe() {
         );
     }
     // Well-formed, but Stripe has no such method: Stripe's 4xx is the buyer's, never a 5xx.
-    let (status, body) = app
-        .pay(
-            &bearer,
-            json!({"orderId": order, "paymentMethodId": "pm_no_such_method"}),
-        )
-        .await;
+    let (status, body) = app.pay_by(&bearer, &order, "pm_no_such_method").await;
     assert!((400..500).contains(&status), "{status} {body}");
     // A malformed order id names nothing.
     assert_eq!(
-        app.pay(
-            &bearer,
-            json!({"orderId": "not-an-id", "paymentMethodId": "pm_card_visa"})
-        )
-        .await,
+        app.pay_by(&bearer, "not-an-id", "pm_card_visa").await,
         (404, error("Not Found"))
     );
 }
@@ -658,20 +613,15 @@ async fn a_refund_stripe_cannot_make_now_stays_owed_until_the_relay_makes_it() {
     let app = TestApp::start().await;
     let (buyer, bearer) = app.user();
     let order = app.order(&buyer, 600).await;
-    let (status, paid) = app
-        .pay(
-            &bearer,
-            json!({"orderId": order, "paymentMethodId": "pm_card_visa"}),
-        )
-        .await;
+    let (status, paid) = app.pay_by(&bearer, &order, "pm_card_visa").await;
     assert_eq!(status, 201);
     let intent = paid["stripeId"].as_str().expect("stripe id");
     // The buyer's cancel arrives while Stripe is away: accepted, and the money is owed back.
-    let cancelled = CloudEvent::new(
+    let cancelled = CloudEvent::of(
         "test",
         types::ORDER_CANCELLED,
         &order,
-        &json!({"id": order, "version": 1, "quantity": 1, "ticket": {"id": TICKET}}),
+        &ended_data(&order, 1),
     )
     .expect("event");
     let away = order_copy::router(app.with_stripe_away());
@@ -721,12 +671,7 @@ async fn a_payment_authenticated_in_time_completes_its_order_though_the_expiry_c
     let expires_at = shared::time::unix_now() + 8;
     let order = app.order(&buyer, 8).await;
     let method = authenticating_method().await;
-    let (status, pending) = app
-        .pay(
-            &bearer,
-            json!({"orderId": order, "paymentMethodId": method}),
-        )
-        .await;
+    let (status, pending) = app.pay_by(&bearer, &order, &method).await;
     assert_eq!(status, 202, "{pending}");
     let intent = pending["stripeId"].as_str().expect("stripe id");
     let secret = pending["clientSecret"].as_str().expect("client secret");
@@ -761,12 +706,7 @@ async fn a_payment_left_unauthenticated_is_cancelled_at_stripe_when_its_order_la
     let expires_at = shared::time::unix_now() + 8;
     let order = app.order(&buyer, 8).await;
     let method = authenticating_method().await;
-    let (status, pending) = app
-        .pay(
-            &bearer,
-            json!({"orderId": order, "paymentMethodId": method}),
-        )
-        .await;
+    let (status, pending) = app.pay_by(&bearer, &order, &method).await;
     assert_eq!(status, 202, "{pending}");
     let intent = pending["stripeId"].as_str().expect("stripe id");
     sleep_past(expires_at).await;
@@ -785,12 +725,7 @@ async fn an_expiry_of_a_paid_order_announces_its_payment_again() {
     let (buyer, bearer) = app.user();
     let expires_at = shared::time::unix_now() + 8;
     let order = app.order(&buyer, 8).await;
-    let (status, paid) = app
-        .pay(
-            &bearer,
-            json!({"orderId": order, "paymentMethodId": "pm_card_visa"}),
-        )
-        .await;
+    let (status, paid) = app.pay_by(&bearer, &order, "pm_card_visa").await;
     assert_eq!(status, 201);
     sleep_past(expires_at).await;
     // Orders never completed it (its `payment.created` went to the dead letters): the sweep's
@@ -808,14 +743,13 @@ async fn an_expiry_of_a_paid_order_announces_its_payment_again() {
 impl TestApp {
     /// `pass.resale-voided` for `order`: it bought a resold pass used before it was paid.
     async fn resale_voided(&self, state: PaymentState, order: &str) -> u16 {
-        let event = CloudEvent::new(
-            "test",
-            contract::passes::types::PASS_RESALE_VOIDED,
-            order,
-            &json!({"orderId": order, "ticketId": TICKET,
-                    "passId": "0193a1b2-0000-8000-8000-000000000005"}),
-        )
-        .expect("event");
+        let data = PassResaleVoidedData {
+            order_id: OrderId::from(order),
+            ticket_id: TicketId::from(TICKET),
+            pass_id: PassId::from("0193a1b2-0000-8000-8000-000000000005"),
+        };
+        let event =
+            CloudEvent::of("test", pass_types::PASS_RESALE_VOIDED, order, &data).expect("event");
         self.post_event(order_copy::router(state), &event).await
     }
 
@@ -823,12 +757,7 @@ impl TestApp {
     async fn paid_order(&self) -> (String, String) {
         let (buyer, bearer) = self.user();
         let order = self.order(&buyer, 600).await;
-        let (status, paid) = self
-            .pay(
-                &bearer,
-                json!({"orderId": order, "paymentMethodId": "pm_card_visa"}),
-            )
-            .await;
+        let (status, paid) = self.pay_by(&bearer, &order, "pm_card_visa").await;
         assert_eq!(status, 201);
         assert_eq!(self.end(types::ORDER_COMPLETED, &order, 2).await, 204);
         let intent = paid["stripeId"].as_str().expect("stripe id").to_owned();

@@ -4,20 +4,16 @@ mod support;
 
 use std::time::Duration;
 
-use serde_json::json;
 use shared::events::{CloudEvent, types};
 use support::TestApp;
 
 /// Writes an event's outbox record as a function's transaction does, and publishes nothing: the
 /// process died between the two.
 async fn committed_but_unpublished(app: &TestApp, subject: &str) -> CloudEvent {
-    let event = CloudEvent::new(
-        "create-ticket",
-        types::TICKET_CREATED,
-        subject,
-        &json!({"id": subject}),
-    )
-    .expect("event");
+    let seller = uuid::Uuid::now_v7().to_string();
+    let data = support::ticket_data(subject, &seller, 0, "Concert", 2000, 1);
+    let event =
+        CloudEvent::of("create-ticket", types::TICKET_CREATED, subject, &data).expect("event");
     let record = app.state.outbox.record(&event).expect("record");
     assert!(
         shared::dynamo::transact(&app.store.client(), vec![record])

@@ -53,6 +53,35 @@ impl Resale {
         id
     }
 
+    /// A new holder's pass, bought at 20.00 from a new organiser's listing: the holder's bearer
+    /// and the pass.
+    async fn holder_with_pass(&self) -> (String, String) {
+        let (_, organiser) = self.app.user("organiser");
+        let (holder, bearer) = self.app.user("holder");
+        let ticket = self.app.list(&organiser, "Concert", 5).await;
+        let pass = self
+            .issued(&holder, ticket["id"].as_str().expect("id"), 2000)
+            .await;
+        (bearer, pass)
+    }
+
+    /// Lists `pass` for resale at `price`, which must succeed: the listing's id.
+    async fn listed(&self, bearer: &str, pass: &str, price: Value) -> String {
+        let (status, listing) = self.resell(bearer, pass, price).await;
+        assert_eq!(status, 201, "{listing}");
+        listing["id"].as_str().expect("id").to_owned()
+    }
+
+    /// Delivers the order event `kind` of `order`, for the one ticket of `listing`.
+    async fn order(&self, kind: &str, order: &str, listing: &str) -> u16 {
+        self.app.order_event(kind, order, listing, 1).await
+    }
+
+    /// The `ticket.created` events announced so far.
+    async fn creations(&self) -> Vec<CloudEvent> {
+        self.app.store.events.events(types::TICKET_CREATED).await
+    }
+
     /// The `ticket.updated` events announced so far.
     async fn updates(&self) -> Vec<CloudEvent> {
         self.app.store.events.events(types::TICKET_UPDATED).await
@@ -120,7 +149,7 @@ async fn the_holder_lists_a_pass_once_at_most_at_its_price_with_the_event_s_deta
     assert_eq!(listing["title"], "Concert");
     assert_eq!(listing["venue"], "Paradiso");
     assert_eq!(listing["startsAt"], "2027-03-01T20:00:00Z");
-    let created = resale.app.store.events.events(types::TICKET_CREATED).await;
+    let created = resale.creations().await;
     let announced = created
         .iter()
         .find(|e| e.data["id"] == listing["id"])
@@ -132,28 +161,14 @@ async fn the_holder_lists_a_pass_once_at_most_at_its_price_with_the_event_s_deta
     let (status, again) = resale.resell(&bearer, &pass, json!(18.5)).await;
     assert_eq!(status, 200);
     assert_eq!(again, listing);
-    assert_eq!(
-        resale
-            .app
-            .store
-            .events
-            .events(types::TICKET_CREATED)
-            .await
-            .len(),
-        2
-    );
+    assert_eq!(resale.creations().await.len(), 2);
 }
 
 #[tokio::test]
 async fn only_the_holder_of_a_valid_known_pass_resells_it() {
     let resale = Resale::start().await;
-    let (_, organiser) = resale.app.user("organiser");
-    let (holder, bearer) = resale.app.user("holder");
+    let (bearer, pass) = resale.holder_with_pass().await;
     let (_, stranger) = resale.app.user("stranger");
-    let ticket = resale.app.list(&organiser, "Concert", 5).await;
-    let pass = resale
-        .issued(&holder, ticket["id"].as_str().expect("id"), 2000)
-        .await;
     let (status, _) = resale.resell(&stranger, &pass, json!(10)).await;
     assert_eq!(status, 403);
     let (status, _) = resale.resell(&bearer, &new_id(), json!(10)).await;
@@ -173,57 +188,30 @@ async fn only_the_holder_of_a_valid_known_pass_resells_it() {
 #[tokio::test]
 async fn checking_the_old_pass_in_takes_its_resale_listing_off_sale() {
     let resale = Resale::start().await;
-    let (_, organiser) = resale.app.user("organiser");
-    let (holder, bearer) = resale.app.user("holder");
-    let ticket = resale.app.list(&organiser, "Concert", 5).await;
-    let pass = resale
-        .issued(&holder, ticket["id"].as_str().expect("id"), 2000)
-        .await;
-    let (_, listing) = resale.resell(&bearer, &pass, json!(15)).await;
-    let id = listing["id"].as_str().expect("id");
+    let (bearer, pass) = resale.holder_with_pass().await;
+    let id = resale.listed(&bearer, &pass, json!(15)).await;
 
     assert_eq!(resale.checked_in(&pass).await, 204);
-    let shown = resale.app.show(id).await;
+    let shown = resale.app.show(&id).await;
     assert_eq!(shown["available"], 0);
     assert_eq!(shown["quantity"], 0);
-    let updates = resale.app.store.events.events(types::TICKET_UPDATED).await;
+    let updates = resale.updates().await;
     assert_eq!(updates.len(), 1);
     assert_eq!(updates[0].data["quantity"], 0);
     assert_eq!(updates[0].source, "/ticketing/track-passes");
     // Delivered again, it changes nothing.
     assert_eq!(resale.checked_in(&pass).await, 204);
-    assert_eq!(
-        resale
-            .app
-            .store
-            .events
-            .events(types::TICKET_UPDATED)
-            .await
-            .len(),
-        1
-    );
+    assert_eq!(resale.updates().await.len(), 1);
 }
 
 #[tokio::test]
 async fn a_resale_listing_held_when_its_pass_is_checked_in_is_withdrawn_when_the_hold_is_released()
 {
     let resale = Resale::start().await;
-    let (_, organiser) = resale.app.user("organiser");
-    let (holder, bearer) = resale.app.user("holder");
-    let ticket = resale.app.list(&organiser, "Concert", 5).await;
-    let pass = resale
-        .issued(&holder, ticket["id"].as_str().expect("id"), 2000)
-        .await;
-    let (_, listing) = resale.resell(&bearer, &pass, json!(15)).await;
-    let id = listing["id"].as_str().expect("id");
+    let (bearer, pass) = resale.holder_with_pass().await;
+    let id = resale.listed(&bearer, &pass, json!(15)).await;
     let order = new_id();
-    assert_eq!(
-        resale
-            .app
-            .order_event(types::ORDER_CREATED, &order, id, 1)
-            .await,
-        204
-    );
+    assert_eq!(resale.order(types::ORDER_CREATED, &order, &id).await, 204);
 
     // Recorded on the listing, not left to a redelivery that ends long before the hold may.
     assert_eq!(resale.checked_in(&pass).await, 204, "no retry needed");
@@ -233,21 +221,15 @@ async fn a_resale_listing_held_when_its_pass_is_checked_in_is_withdrawn_when_the
     );
 
     // The buyer does not pay: the release takes the listing off sale with it.
-    assert_eq!(
-        resale
-            .app
-            .order_event(types::ORDER_CANCELLED, &order, id, 1)
-            .await,
-        204
-    );
-    let shown = resale.app.show(id).await;
+    assert_eq!(resale.order(types::ORDER_CANCELLED, &order, &id).await, 204);
+    let shown = resale.app.show(&id).await;
     assert_eq!(shown["available"], 0);
     assert_eq!(shown["quantity"], 0);
     let stored = resale
         .app
         .state
         .tickets
-        .get(id)
+        .get(&id)
         .await
         .expect("read")
         .expect("listing");
@@ -260,34 +242,16 @@ async fn a_resale_listing_held_when_its_pass_is_checked_in_is_withdrawn_when_the
     assert_eq!(announced[0].data["quantity"], 0);
 
     // Delivered again, neither event changes anything.
-    assert_eq!(
-        resale
-            .app
-            .order_event(types::ORDER_CANCELLED, &order, id, 1)
-            .await,
-        204
-    );
+    assert_eq!(resale.order(types::ORDER_CANCELLED, &order, &id).await, 204);
     assert_eq!(resale.checked_in(&pass).await, 204);
     assert_eq!(resale.updates().await.len(), 1);
 
     // An order placed before the cut reached the orders replica counts, and its end does not put
     // the listing back on sale.
     let later = new_id();
-    assert_eq!(
-        resale
-            .app
-            .order_event(types::ORDER_CREATED, &later, id, 1)
-            .await,
-        204
-    );
-    assert_eq!(
-        resale
-            .app
-            .order_event(types::ORDER_CANCELLED, &later, id, 1)
-            .await,
-        204
-    );
-    assert_eq!(resale.app.show(id).await["available"], 0);
+    assert_eq!(resale.order(types::ORDER_CREATED, &later, &id).await, 204);
+    assert_eq!(resale.order(types::ORDER_CANCELLED, &later, &id).await, 204);
+    assert_eq!(resale.app.show(&id).await["available"], 0);
     let on_sale = resale
         .app
         .send(testing::empty_request("GET", "/api/tickets"))
@@ -299,28 +263,22 @@ async fn a_resale_listing_held_when_its_pass_is_checked_in_is_withdrawn_when_the
         .iter()
         .map(|t| &t["id"])
         .collect();
-    assert!(!ids.contains(&&json!(id)), "{on_sale}");
+    assert!(!ids.contains(&&json!(&id)), "{on_sale}");
     assert_eq!(resale.updates().await.len(), 1);
 }
 
 #[tokio::test]
 async fn a_resale_listing_whose_pass_is_used_after_its_hold_ended_is_withdrawn_at_once() {
     let resale = Resale::start().await;
-    let (_, organiser) = resale.app.user("organiser");
-    let (holder, bearer) = resale.app.user("holder");
-    let ticket = resale.app.list(&organiser, "Concert", 5).await;
-    let pass = resale
-        .issued(&holder, ticket["id"].as_str().expect("id"), 2000)
-        .await;
-    let (_, listing) = resale.resell(&bearer, &pass, json!(15)).await;
-    let id = listing["id"].as_str().expect("id");
+    let (bearer, pass) = resale.holder_with_pass().await;
+    let id = resale.listed(&bearer, &pass, json!(15)).await;
     let order = new_id();
     for kind in [types::ORDER_CREATED, types::ORDER_CANCELLED] {
-        assert_eq!(resale.app.order_event(kind, &order, id, 1).await, 204);
+        assert_eq!(resale.order(kind, &order, &id).await, 204);
     }
     assert_eq!(resale.checked_in(&pass).await, 204);
-    assert_eq!(resale.app.show(id).await["available"], 0);
-    let updates = resale.app.store.events.events(types::TICKET_UPDATED).await;
+    assert_eq!(resale.app.show(&id).await["available"], 0);
+    let updates = resale.updates().await;
     assert_eq!(updates.len(), 1);
     assert_eq!(updates[0].source, "/ticketing/track-passes");
 }
@@ -328,75 +286,40 @@ async fn a_resale_listing_whose_pass_is_used_after_its_hold_ended_is_withdrawn_a
 #[tokio::test]
 async fn a_held_resale_listing_of_a_used_pass_that_sells_stays_sold_out() {
     let resale = Resale::start().await;
-    let (_, organiser) = resale.app.user("organiser");
-    let (holder, bearer) = resale.app.user("holder");
-    let ticket = resale.app.list(&organiser, "Concert", 5).await;
-    let pass = resale
-        .issued(&holder, ticket["id"].as_str().expect("id"), 2000)
-        .await;
-    let (_, listing) = resale.resell(&bearer, &pass, json!(15)).await;
-    let id = listing["id"].as_str().expect("id");
+    let (bearer, pass) = resale.holder_with_pass().await;
+    let id = resale.listed(&bearer, &pass, json!(15)).await;
     let order = new_id();
-    assert_eq!(
-        resale
-            .app
-            .order_event(types::ORDER_CREATED, &order, id, 1)
-            .await,
-        204
-    );
+    assert_eq!(resale.order(types::ORDER_CREATED, &order, &id).await, 204);
     assert_eq!(resale.checked_in(&pass).await, 204);
     // Paid: sold out (issue-passes refuses to issue against the used pass, and orders refunds).
-    assert_eq!(
-        resale
-            .app
-            .order_event(types::ORDER_COMPLETED, &order, id, 1)
-            .await,
-        204
-    );
-    let shown = resale.app.show(id).await;
+    assert_eq!(resale.order(types::ORDER_COMPLETED, &order, &id).await, 204);
+    let shown = resale.app.show(&id).await;
     assert_eq!(shown["available"], 0);
     assert_eq!(shown["quantity"], 1);
-    assert!(
-        resale
-            .app
-            .store
-            .events
-            .events(types::TICKET_UPDATED)
-            .await
-            .is_empty()
-    );
+    assert!(resale.updates().await.is_empty());
 }
 
 #[tokio::test]
 async fn a_withdrawn_resale_listing_frees_the_pass_to_be_listed_again() {
     let resale = Resale::start().await;
-    let (_, organiser) = resale.app.user("organiser");
-    let (holder, bearer) = resale.app.user("holder");
-    let ticket = resale.app.list(&organiser, "Concert", 5).await;
-    let pass = resale
-        .issued(&holder, ticket["id"].as_str().expect("id"), 2000)
-        .await;
-    let (_, first) = resale.resell(&bearer, &pass, json!(15)).await;
+    let (bearer, pass) = resale.holder_with_pass().await;
+    let first = resale.listed(&bearer, &pass, json!(15)).await;
     let response = resale
         .app
         .send(testing::authed_empty(
             "DELETE",
-            &format!("/api/tickets/{}", first["id"].as_str().expect("id")),
+            &format!("/api/tickets/{first}"),
             &bearer,
         ))
         .await;
     assert_eq!(response.status(), 200);
-    let (status, second) = resale.resell(&bearer, &pass, json!(12)).await;
-    assert_eq!(status, 201);
-    assert_ne!(second["id"], first["id"]);
+    let second = resale.listed(&bearer, &pass, json!(12)).await;
+    assert_ne!(second, first);
     let revoked = PassRevokedData {
         id: PassId::new(pass.clone()),
         order_id: OrderId::new(new_id()),
         ticket_id: TicketId::new(new_id()),
     };
     assert_eq!(resale.track(pass_types::PASS_REVOKED, &revoked).await, 204);
-    assert_eq!(
-        resale.app.show(second["id"].as_str().expect("id")).await["available"],
-        0
-    );
+    assert_eq!(resale.app.show(&second).await["available"], 0);
 }

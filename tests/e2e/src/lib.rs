@@ -10,6 +10,9 @@ use std::time::Duration;
 
 pub use devstack::stack::project_dir;
 
+pub mod browser;
+mod purchases;
+
 pub struct Stack(devstack::stack::Stack);
 
 /// The directory of the binaries this test was built with (`target/debug`).

@@ -5,15 +5,10 @@
 
 use std::process::Stdio;
 
-use e2e::Stack;
+use e2e::browser::run_script;
 
 #[tokio::test]
 async fn a_screenshot_s_qr_code_checks_in_once_and_a_resold_pass_s_old_code_is_refused() {
-    let project = std::fs::canonicalize(e2e::project_dir()).expect("the project folder");
-    assert!(
-        project.join("frontend/dist/index.html").exists(),
-        "the storefront is not built: run scripts/build-storefront.sh (make test does)"
-    );
     let zbarimg = std::process::Command::new("zbarimg")
         .arg("--version")
         .stdout(Stdio::null())
@@ -22,27 +17,7 @@ async fn a_screenshot_s_qr_code_checks_in_once_and_a_resold_pass_s_old_code_is_r
         zbarimg.is_ok_and(|status| status.success()),
         "zbarimg reads the QR code: install zbar-tools (scripts/setup.sh does)"
     );
-    let stack = Stack::start(&[]).await;
-    let artifacts = project.join("tests/artifacts/browser-passes");
-    let _ = std::fs::remove_dir_all(&artifacts);
-    println!("browser test screenshots: {}", artifacts.display());
-
-    let status = tokio::process::Command::new("node")
-        .arg(project.join("tests/browser/passes.mjs"))
-        .current_dir(&project)
-        .env("BASE_URL", stack.url(""))
-        .env("ARTIFACTS", &artifacts)
-        .stdin(Stdio::null())
-        .status()
-        .await
-        .expect("node runs");
-    let stopped = stack.stop().await;
-
-    assert!(
-        status.success(),
-        "the browser test failed (its output is above)"
-    );
-    assert!(stopped, "the stack stopped cleanly");
+    let artifacts = run_script("passes.mjs", "browser-passes").await;
     assert!(
         artifacts.join("qr-code.png").exists(),
         "the screenshot of the QR code is kept for a look"

@@ -30,62 +30,6 @@ async fn post(http: &reqwest::Client, url: &str, bearer: &str, body: &Value) -> 
     send(http, reqwest::Method::POST, url, bearer, Some(body)).await
 }
 
-/// Orders one ticket of `ticket` as `buyer` once the orders context knows the listing, pays for it
-/// once payments knows the order, and returns the order's id.
-async fn buy(
-    stack: &Stack,
-    http: &reqwest::Client,
-    buyer: &str,
-    stranger: &str,
-    ticket: &str,
-) -> String {
-    let order = place(stack, http, buyer, ticket).await;
-    pay(stack, http, buyer, stranger, &order).await;
-    order
-}
-
-/// Places an order of one ticket of `ticket` (its hold) once the orders context knows the listing;
-/// the order's id.
-async fn place(stack: &Stack, http: &reqwest::Client, buyer: &str, ticket: &str) -> String {
-    for _ in 0..150 {
-        let (status, body) = post(
-            http,
-            &stack.url("/api/orders"),
-            buyer,
-            &json!({"ticketId": ticket}),
-        )
-        .await;
-        if status == 201 {
-            return body["id"].as_str().expect("order id").to_owned();
-        }
-        assert_eq!(status, 404, "{body}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{ticket} never reached the orders context");
-}
-
-/// Pays `order` by card once payments knows it; the PaymentIntent.
-async fn pay(
-    stack: &Stack,
-    http: &reqwest::Client,
-    buyer: &str,
-    stranger: &str,
-    order: &str,
-) -> String {
-    let pay = json!({"orderId": order, "paymentMethodId": "pm_card_visa"});
-    // Someone else's attempt turns 404 into 403 once payments has its copy of the order.
-    for _ in 0..100 {
-        let (status, _) = post(http, &stack.url("/api/payments"), stranger, &pay).await;
-        if status == 403 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let (status, body) = post(http, &stack.url("/api/payments"), buyer, &pay).await;
-    assert_eq!(status, 201, "{body}");
-    body["stripeId"].as_str().expect("stripe id").to_owned()
-}
-
 /// The passes of an order, once it has `count`.
 async fn passes(
     stack: &Stack,
@@ -124,6 +68,39 @@ async fn resell(
     panic!("the pass {pass} never reached the tickets context");
 }
 
+/// A new listing of `organiser`'s, one ticket of it bought and paid for by `holder`: the order's id
+/// and its pass.
+async fn holder_s_pass(
+    stack: &Stack,
+    http: &reqwest::Client,
+    organiser: &str,
+    holder: &str,
+) -> (String, Value) {
+    let ticket = stack.list_and_replicate(http, organiser, 10).await;
+    let order = stack.buy(http, holder, &ticket).await;
+    let pass = passes(stack, http, holder, &order, 1).await.remove(0);
+    (order, pass)
+}
+
+/// Lists `pass` for resale at its original price, which must succeed; the listing's id.
+async fn resold(stack: &Stack, http: &reqwest::Client, holder: &str, pass: &Value) -> String {
+    let id = pass["id"].as_str().expect("pass id");
+    let (status, listing) = resell(stack, http, holder, id, json!(20)).await;
+    assert_eq!(status, 201, "{listing}");
+    listing["id"].as_str().expect("listing id").to_owned()
+}
+
+/// Scans `pass`'s code at the door as `organiser`.
+async fn check_in(
+    stack: &Stack,
+    http: &reqwest::Client,
+    organiser: &str,
+    pass: &Value,
+) -> (u16, Value) {
+    let body = json!({"code": pass["code"]});
+    post(http, &stack.url("/api/checkins"), organiser, &body).await
+}
+
 #[tokio::test]
 async fn a_resold_pass_is_revoked_when_another_buyer_pays_and_the_new_one_checks_in() {
     let stack = Stack::start(&[]).await;
@@ -131,10 +108,7 @@ async fn a_resold_pass_is_revoked_when_another_buyer_pays_and_the_new_one_checks
     let organiser = stack.sign_up(&http, "organiser@example.com").await;
     let holder = stack.sign_up(&http, "holder@example.com").await;
     let buyer = stack.sign_up(&http, "buyer@example.com").await;
-    let ticket = stack.list_and_replicate(&http, &organiser, 10).await;
-
-    let order = buy(&stack, &http, &holder, &organiser, &ticket).await;
-    let old = passes(&stack, &http, &holder, &order, 1).await.remove(0);
+    let (order, old) = holder_s_pass(&stack, &http, &organiser, &holder).await;
     let old_id = old["id"].as_str().expect("pass id");
 
     let (status, body) = resell(&stack, &http, &holder, old_id, json!(20.01)).await;
@@ -149,18 +123,17 @@ async fn a_resold_pass_is_revoked_when_another_buyer_pays_and_the_new_one_checks
     assert_eq!(listing["resaleOf"], old_id);
     let resale = listing["id"].as_str().expect("listing id");
 
-    let new_order = buy(&stack, &http, &buyer, &organiser, resale).await;
+    let new_order = stack.buy(&http, &buyer, resale).await;
     let new = passes(&stack, &http, &buyer, &new_order, 1).await.remove(0);
     assert_eq!(new["status"], "valid");
     assert_ne!(new["code"], old["code"]);
     let old_now = passes(&stack, &http, &holder, &order, 1).await.remove(0);
     assert_eq!(old_now["status"], "revoked");
 
-    let checkins = stack.url("/api/checkins");
-    let (status, body) = post(&http, &checkins, &organiser, &json!({"code": old["code"]})).await;
+    let (status, body) = check_in(&stack, &http, &organiser, &old).await;
     assert_eq!(status, 410, "{body}");
     assert_eq!(body["errors"][0]["message"], "Pass revoked");
-    let (status, body) = post(&http, &checkins, &organiser, &json!({"code": new["code"]})).await;
+    let (status, body) = check_in(&stack, &http, &organiser, &new).await;
     assert_eq!(status, 200, "{body}");
     assert!(stack.stop().await, "devstack stopped cleanly");
 }
@@ -184,26 +157,9 @@ async fn a_withdrawn_listing_and_a_resale_whose_pass_was_used_cannot_be_ordered(
     refused_eventually(&stack, &http, &buyer, &unsold).await;
 
     // A resale listing whose pass is checked in first goes off sale.
-    let ticket = stack.list_and_replicate(&http, &organiser, 10).await;
-    let order = buy(&stack, &http, &holder, &organiser, &ticket).await;
-    let pass = passes(&stack, &http, &holder, &order, 1).await.remove(0);
-    let (status, listing) = resell(
-        &stack,
-        &http,
-        &holder,
-        pass["id"].as_str().expect("id"),
-        json!(20),
-    )
-    .await;
-    assert_eq!(status, 201, "{listing}");
-    let resale = listing["id"].as_str().expect("listing id").to_owned();
-    let (status, body) = post(
-        &http,
-        &stack.url("/api/checkins"),
-        &organiser,
-        &json!({"code": pass["code"]}),
-    )
-    .await;
+    let (_, pass) = holder_s_pass(&stack, &http, &organiser, &holder).await;
+    let resale = resold(&stack, &http, &holder, &pass).await;
+    let (status, body) = check_in(&stack, &http, &organiser, &pass).await;
     assert_eq!(status, 200, "{body}");
     stack
         .wait_for(
@@ -245,38 +201,21 @@ async fn a_resale_paid_after_its_pass_was_checked_in_issues_nothing_and_refunds_
     let organiser = stack.sign_up(&http, "organiser@example.com").await;
     let holder = stack.sign_up(&http, "holder@example.com").await;
     let buyer = stack.sign_up(&http, "buyer@example.com").await;
-    let ticket = stack.list_and_replicate(&http, &organiser, 10).await;
-    let order = buy(&stack, &http, &holder, &organiser, &ticket).await;
-    let old = passes(&stack, &http, &holder, &order, 1).await.remove(0);
-    let (status, listing) = resell(
-        &stack,
-        &http,
-        &holder,
-        old["id"].as_str().expect("id"),
-        json!(20),
-    )
-    .await;
-    assert_eq!(status, 201, "{listing}");
-    let resale = listing["id"].as_str().expect("listing id").to_owned();
+    let (order, old) = holder_s_pass(&stack, &http, &organiser, &holder).await;
+    let resale = resold(&stack, &http, &holder, &old).await;
 
     // The buyer holds the resale listing, so checking the old pass in cannot take it off sale...
-    let resale_order = place(&stack, &http, &buyer, &resale).await;
-    let (status, body) = post(
-        &http,
-        &stack.url("/api/checkins"),
-        &organiser,
-        &json!({"code": old["code"]}),
-    )
-    .await;
+    let resale_order = stack.place(&http, &buyer, &resale).await;
+    let (status, body) = check_in(&stack, &http, &organiser, &old).await;
     assert_eq!(status, 200, "{body}");
     // ...and the buyer pays for a pass that has been used.
-    let intent = pay(&stack, &http, &buyer, &organiser, &resale_order).await;
+    let intent = stack.pay(&http, &buyer, &resale_order).await;
 
     let url = stack.url(&format!("/api/orders/{resale_order}/passes"));
     let mut answer = (0, Value::Null);
     for _ in 0..150 {
         answer = get_json(&http, &url, &buyer).await;
-        if answer.0 == 409 && refunds_of(&stack, &http, &intent).await == 1 {
+        if answer.0 == 409 && stack.refunds_of(&http, &intent).await == 1 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -286,32 +225,8 @@ async fn a_resale_paid_after_its_pass_was_checked_in_issues_nothing_and_refunds_
         answer.1["errors"][0]["message"],
         "The resold ticket was used before this order was paid: no pass was issued, and the payment is refunded"
     );
-    assert_eq!(refunds_of(&stack, &http, &intent).await, 1, "refunded once");
+    assert_eq!(stack.refunds_of(&http, &intent).await, 1, "refunded once");
     let old_now = passes(&stack, &http, &holder, &order, 1).await.remove(0);
     assert_eq!(old_now["status"], "checked-in");
     assert!(stack.stop().await, "devstack stopped cleanly");
-}
-
-/// How many refunds localstripe holds for a PaymentIntent.
-async fn refunds_of(stack: &Stack, http: &reqwest::Client, intent: &str) -> usize {
-    let base = stack
-        .function_env()
-        .await
-        .remove("STRIPE_API_BASE")
-        .expect("STRIPE_API_BASE");
-    let refunds: Value = http
-        .get(format!("{base}/v1/refunds"))
-        .basic_auth("sk_test_local", Some(""))
-        .send()
-        .await
-        .expect("list refunds")
-        .json()
-        .await
-        .expect("json");
-    refunds["data"]
-        .as_array()
-        .expect("refunds")
-        .iter()
-        .filter(|refund| refund["payment_intent"] == intent)
-        .count()
 }

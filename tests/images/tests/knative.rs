@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use contract::events::{OrderCreatedData, OrderedTicket, TicketData};
+use contract::{Cents, OrderId, OrderStatus, Quantity, TicketId, UserId};
 use futures::StreamExt;
 use images::{Container, ServiceSpec};
 use reqwest::StatusCode;
@@ -264,13 +266,20 @@ async fn place_order_holds_exactly_what_there_is_for_two_hundred_buyers_at_once(
     // The listing as `ticket.created` makes its replica in the orders context.
     let (seller, _) = store.user("seller");
     let ticket = uuid::Uuid::now_v7().to_string();
-    let created = CloudEvent::new(
-        "test",
-        types::TICKET_CREATED,
-        &ticket,
-        &json!({"id": ticket, "version": 0, "title": "Drop", "price": 2000, "quantity": LOAD / 2, "userId": seller}),
-    )
-    .expect("event");
+    let data = TicketData {
+        id: TicketId::from(ticket.as_str()),
+        version: 0,
+        title: "Drop".to_owned(),
+        price: Cents(2000),
+        quantity: Quantity(i64::try_from(LOAD / 2).expect("a count")),
+        user_id: UserId::from(seller.as_str()),
+        venue: None,
+        starts_at: None,
+        on_sale_at: None,
+        queue_seed: None,
+        resale_of: None,
+    };
+    let created = CloudEvent::of("test", types::TICKET_CREATED, &ticket, &data).expect("event");
     assert_eq!(
         testing::deliver(orders::replica::router(orders.clone()), &created).await,
         204
@@ -382,18 +391,20 @@ async fn hold_tickets_applies_each_cloud_event_once_in_binary_mode() {
     let events: Vec<CloudEvent> = (0..LOAD)
         .map(|_| {
             let order = uuid::Uuid::now_v7().to_string();
-            CloudEvent::new(
-                "test",
-                types::ORDER_CREATED,
-                &order,
-                &json!({
-                    "id": order, "version": 0, "status": "created",
-                    "userId": uuid::Uuid::now_v7().to_string(),
-                    "expiresAt": shared::time::rfc3339(shared::time::now()),
-                    "quantity": 1, "ticket": {"id": ticket, "price": 2000}, "total": 2000,
-                }),
-            )
-            .expect("event")
+            let data = OrderCreatedData {
+                id: OrderId::from(order.as_str()),
+                version: 0,
+                status: OrderStatus::Created,
+                user_id: UserId::new(uuid::Uuid::now_v7().to_string()),
+                expires_at: shared::time::rfc3339(shared::time::now()),
+                quantity: Quantity(1),
+                ticket: OrderedTicket {
+                    id: TicketId::from(ticket.as_str()),
+                    price: Cents(2000),
+                },
+                total: Cents(2000),
+            };
+            CloudEvent::of("test", types::ORDER_CREATED, &order, &data).expect("event")
         })
         .collect();
     // As the bridge does: 32 in flight, and an event answered 409 or 5xx delivered again with the

@@ -4,8 +4,13 @@
 use axum::Router;
 use axum::body::Body;
 use axum::http::Response;
-use serde_json::{Value, json};
-use shared::events::{CloudEvent, types};
+use contract::api::{Entered, TicketRequest};
+use contract::events::{
+    OrderCreatedData, OrderEndedData, OrderedTicket, TicketData, TicketRef, types,
+};
+use contract::{Cents, OrderId, OrderStatus, Quantity, TicketId, UserId};
+use serde_json::Value;
+use shared::events::CloudEvent;
 use shared::testing::{self, TestStore};
 use tickets::store::Tickets;
 use tickets::{OUTBOX, TABLES, TicketState, holds};
@@ -52,7 +57,15 @@ impl TestApp {
                 "POST",
                 "/api/tickets",
                 bearer,
-                &json!({"title": title, "price": 20, "quantity": quantity}),
+                &serde_json::to_value(TicketRequest {
+                    title: title.to_owned(),
+                    price: Entered::Number(20),
+                    quantity: Some(Entered::Number(quantity.try_into().expect("a count"))),
+                    venue: None,
+                    starts_at: None,
+                    on_sale_at: None,
+                })
+                .expect("json"),
             ))
             .await;
         assert_eq!(response.status(), 201);
@@ -99,17 +112,57 @@ impl TestApp {
     }
 }
 
-/// The data orders announces for an order of `quantity` tickets at 20.00 each.
+/// The data orders announces for an order of `quantity` tickets at 20.00 each, as JSON so that a
+/// test may break it.
 pub fn order_data(kind: &str, order_id: &str, ticket_id: &str, quantity: i64) -> Value {
-    if kind == types::ORDER_CREATED {
-        json!({
-            "id": order_id, "version": 0, "status": "created",
-            "userId": uuid::Uuid::now_v7().to_string(),
-            "expiresAt": shared::time::rfc3339(shared::time::now()),
-            "quantity": quantity, "ticket": {"id": ticket_id, "price": 2000},
-            "total": 2000 * quantity,
+    let data = if kind == types::ORDER_CREATED {
+        serde_json::to_value(OrderCreatedData {
+            id: OrderId::from(order_id),
+            version: 0,
+            status: OrderStatus::Created,
+            user_id: UserId::new(uuid::Uuid::now_v7().to_string()),
+            expires_at: shared::time::rfc3339(shared::time::now()),
+            quantity: Quantity(quantity),
+            ticket: OrderedTicket {
+                id: TicketId::from(ticket_id),
+                price: Cents(2000),
+            },
+            total: Cents(2000 * quantity),
         })
     } else {
-        json!({"id": order_id, "version": 1, "quantity": quantity, "ticket": {"id": ticket_id}})
+        serde_json::to_value(OrderEndedData {
+            id: OrderId::from(order_id),
+            version: 1,
+            quantity: Quantity(quantity),
+            ticket: TicketRef {
+                id: TicketId::from(ticket_id),
+            },
+        })
+    };
+    data.expect("json")
+}
+
+/// The terms of a listing without event details at `version`, as `ticket.created` /
+/// `ticket.updated` should announce them.
+pub fn ticket_data(
+    id: &str,
+    seller: &str,
+    version: i64,
+    title: &str,
+    price: i64,
+    quantity: i64,
+) -> TicketData {
+    TicketData {
+        id: TicketId::from(id),
+        version,
+        title: title.to_owned(),
+        price: Cents(price),
+        quantity: Quantity(quantity),
+        user_id: UserId::from(seller),
+        venue: None,
+        starts_at: None,
+        on_sale_at: None,
+        queue_seed: None,
+        resale_of: None,
     }
 }
