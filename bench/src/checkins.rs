@@ -11,7 +11,6 @@ use futures::StreamExt;
 use orders::store::Orders;
 use serde_json::{Value, json};
 use shared::dynamo::TablePrefix;
-use shared::session::Sessions;
 
 use crate::drop::Stack;
 use crate::results::Checkins;
@@ -34,17 +33,11 @@ struct Buyer {
 }
 
 pub async fn run(stack: &Stack<'_>) -> Result<Checkins, String> {
-    let sessions = Sessions::new(stack.jwt_key.as_bytes(), 3_600, false);
-    let token = || {
-        let id = uuid::Uuid::now_v7().to_string();
-        sessions
-            .issue(&sessions.claims_for(&id, &format!("{id}@bench.example")))
-            .map_err(|e| format!("cannot sign a session: {e:?}"))
-    };
-    let organiser = token()?;
+    let sessions = stack.sessions();
+    let organiser = sessions.new_user()?;
     let buyers: Vec<Buyer> = (0..BUYERS)
         .map(|_| {
-            token().map(|token| Buyer {
+            sessions.new_user().map(|token| Buyer {
                 token,
                 codes: Vec::new(),
             })

@@ -30,6 +30,30 @@ pub struct Stack<'a> {
     pub jwt_key: &'a str,
 }
 
+impl Stack<'_> {
+    /// Signs sessions as `sign-in` would, with the stack's key: the bench's buyers and sellers
+    /// skip signing up (password hashing is not what is measured).
+    pub fn sessions(&self) -> Signer {
+        Signer(Sessions::new(self.jwt_key.as_bytes(), 3_600, false))
+    }
+}
+
+pub struct Signer(Sessions);
+
+impl Signer {
+    /// A session for the user `id`.
+    pub fn token(&self, id: &str) -> Result<String, String> {
+        self.0
+            .issue(&self.0.claims_for(id, &format!("{id}@bench.example")))
+            .map_err(|e| format!("cannot sign a session: {e:?}"))
+    }
+
+    /// A session for a new user.
+    pub fn new_user(&self) -> Result<String, String> {
+        self.token(&uuid::Uuid::now_v7().to_string())
+    }
+}
+
 struct Placed {
     status: Option<u16>,
     elapsed: Duration,
@@ -40,15 +64,10 @@ struct Placed {
 }
 
 pub async fn run(stack: &Stack<'_>, settings: &DropSettings) -> Result<Drop, String> {
-    let sessions = Sessions::new(stack.jwt_key.as_bytes(), 3_600, false);
-    let token = |id: &str| {
-        sessions
-            .issue(&sessions.claims_for(id, &format!("{id}@bench.example")))
-            .map_err(|e| format!("cannot sign a session: {e:?}"))
-    };
-    let seller = token(&uuid::Uuid::now_v7().to_string())?;
+    let sessions = stack.sessions();
+    let seller = sessions.new_user()?;
     let buyers: Vec<String> = (0..settings.buyers)
-        .map(|_| token(&uuid::Uuid::now_v7().to_string()))
+        .map(|_| sessions.new_user())
         .collect::<Result<_, _>>()?;
 
     let http = reqwest::Client::builder()

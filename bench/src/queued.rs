@@ -21,7 +21,6 @@ use orders::store::Orders;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use shared::dynamo::TablePrefix;
-use shared::session::Sessions;
 use time::OffsetDateTime;
 use tokio::sync::{Semaphore, watch};
 
@@ -154,18 +153,13 @@ pub async fn run(
     best_single_order: Option<BestSingleOrder>,
 ) -> Result<QueuedDrop, String> {
     check_open_files(settings.in_flight)?;
-    let sessions = Sessions::new(stack.jwt_key.as_bytes(), 3_600, false);
-    let token = |id: &str| {
-        sessions
-            .issue(&sessions.claims_for(id, &format!("{id}@bench.example")))
-            .map_err(|e| format!("cannot sign a session: {e:?}"))
-    };
-    let seller = token(&uuid::Uuid::now_v7().to_string())?;
+    let sessions = stack.sessions();
+    let seller = sessions.new_user()?;
     // (id, session): the id is the HMAC's message.
     let buyers: Vec<(String, String)> = (0..settings.buyers)
         .map(|_| {
             let id = uuid::Uuid::now_v7().to_string();
-            token(&id).map(|token| (id, token))
+            sessions.token(&id).map(|token| (id, token))
         })
         .collect::<Result<_, _>>()?;
 

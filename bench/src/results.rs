@@ -166,9 +166,11 @@ impl Drop {
 
     /// The invariants every run must keep: sold = min(B, Q), the store agrees, and no 5xx.
     pub fn invariants_hold(&self) -> bool {
-        self.sold_minus_expected == 0
-            && self.held_in_store_minus_sold == 0
-            && self.server_errors == 0
+        invariants_hold(
+            self.sold_minus_expected,
+            self.held_in_store_minus_sold,
+            self.server_errors,
+        )
     }
 }
 
@@ -229,10 +231,22 @@ pub struct QueuedDrop {
 impl QueuedDrop {
     /// What fails the run: sold = min(B, Q), the store agrees, no 5xx.
     pub fn invariants_hold(&self) -> bool {
-        self.sold_minus_expected == 0
-            && self.held_in_store_minus_sold == 0
-            && self.server_errors == 0
+        invariants_hold(
+            self.sold_minus_expected,
+            self.held_in_store_minus_sold,
+            self.server_errors,
+        )
     }
+}
+
+/// What every drop must keep, whatever its speed: sold = min(B, Q) (`sold_minus_expected` 0), the
+/// store holds what was sold, and no answer was a 5xx.
+fn invariants_hold(
+    sold_minus_expected: i64,
+    held_in_store_minus_sold: i64,
+    server_errors: u64,
+) -> bool {
+    sold_minus_expected == 0 && held_in_store_minus_sold == 0 && server_errors == 0
 }
 
 /// One kind of request of the queued drop: how many, their answers and latencies.

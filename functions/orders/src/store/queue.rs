@@ -1,6 +1,7 @@
 //! The queue entries of drops in the orders table ([`crate::queue`]): `queue#<ticket>#<user>`, in
 //! the index partition `line#<ticket>` while waiting and `admitted#<ticket>` while admitted.
 
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{ConditionCheck, Put, TransactWriteItem, Update};
 use contract::OrderStatus;
 use contract::drops::QueueState;
@@ -216,17 +217,22 @@ impl Orders {
         Ok(TransactWriteItem::builder().condition_check(check).build())
     }
 
-    /// The first `limit` waiting entries of a listing's line, in admission order.
-    pub async fn line(&self, ticket_id: &str, limit: usize) -> Result<Vec<QueueEntry>, ApiError> {
-        let output = self
-            .0
+    /// A query of a listing's line (`#ipk = :partition` named), in admission order.
+    fn line_query(&self, ticket_id: &str) -> QueryFluentBuilder {
+        self.0
             .client()
             .query()
             .table_name(self.0.table())
             .index_name(INDEX)
-            .key_condition_expression("#ipk = :partition")
             .expression_attribute_names("#ipk", INDEX_PK)
             .expression_attribute_values(":partition", dynamo::s(queue::line_partition(ticket_id)))
+    }
+
+    /// The first `limit` waiting entries of a listing's line, in admission order.
+    pub async fn line(&self, ticket_id: &str, limit: usize) -> Result<Vec<QueueEntry>, ApiError> {
+        let output = self
+            .line_query(ticket_id)
+            .key_condition_expression("#ipk = :partition")
             .limit(i32::try_from(limit).unwrap_or(i32::MAX))
             .send()
             .await
@@ -237,15 +243,9 @@ impl Orders {
     /// The place of the first entry waiting in a listing's line (one key read), if any.
     pub async fn line_head(&self, ticket_id: &str) -> Result<Option<String>, ApiError> {
         let output = self
-            .0
-            .client()
-            .query()
-            .table_name(self.0.table())
-            .index_name(INDEX)
+            .line_query(ticket_id)
             .key_condition_expression("#ipk = :partition")
-            .expression_attribute_names("#ipk", INDEX_PK)
             .expression_attribute_names("#isk", INDEX_SK)
-            .expression_attribute_values(":partition", dynamo::s(queue::line_partition(ticket_id)))
             .projection_expression("#isk")
             .limit(1)
             .send()
@@ -271,17 +271,8 @@ impl Orders {
         let mut start = None;
         loop {
             let mut query = self
-                .0
-                .client()
-                .query()
-                .table_name(self.0.table())
-                .index_name(INDEX)
-                .expression_attribute_names("#ipk", INDEX_PK)
+                .line_query(ticket_id)
                 .expression_attribute_names("#isk", INDEX_SK)
-                .expression_attribute_values(
-                    ":partition",
-                    dynamo::s(queue::line_partition(ticket_id)),
-                )
                 .projection_expression("#isk")
                 .set_exclusive_start_key(start);
             query = match after {
