@@ -62,18 +62,38 @@ pub struct QueueEntryBody {
     pub order_id: Option<OrderId>,
 }
 
+/// The longest a client waits between two reads of a waiting entry: a page opened long before the
+/// sale still notices a moved `onSaleAt`, and a buyer far back still sees the line move.
+pub const SLOWEST_READ_MS: f64 = 30_000.0;
+
 /// Milliseconds until a client reads an entry again, by its state and how near its turn is
 /// (`until_sale_ms`: the time left until `onSaleAt`, by the client's clock); `None` when it will not
 /// change any more by itself (ordered, sold out, lapsed). The storefront's queue page paces its reads
 /// with this, and the bench's queued drop paces its buyers with the same function.
+///
+/// The pace is what a crowd costs the back end, so reads come only when they can tell something:
+/// - before the sale, nothing is admitted and places are shuffled at `onSaleAt`: the next read is
+///   just after admissions start (2 s after `onSaleAt`, `ADMISSION_GRACE_SECONDS` in the orders
+///   context), or in [`SLOWEST_READ_MS`] if that is later; the page counts down by itself;
+/// - while waiting, the first 100 every 2 s; further back every 4 or 8 s, and not more often than
+///   a quarter of the estimated wait: a buyer 15,000 places back, with minutes to wait, reads every
+///   30 s, not every 8.
 pub fn next_read_ms(entry: &QueueEntryBody, until_sale_ms: f64) -> Option<f64> {
     match entry.state {
-        QueueState::Waiting if until_sale_ms > 0.0 => Some(until_sale_ms.clamp(1_000.0, 5_000.0)),
-        QueueState::Waiting => Some(match entry.position.unwrap_or(1) {
-            ..=100 => 2_000.0,
-            101..=1_000 => 4_000.0,
-            _ => 8_000.0,
-        }),
+        QueueState::Waiting if until_sale_ms > 0.0 => {
+            Some((until_sale_ms + 2_000.0).min(SLOWEST_READ_MS))
+        }
+        QueueState::Waiting => {
+            let by_place: f64 = match entry.position.unwrap_or(1) {
+                ..=100 => return Some(2_000.0),
+                101..=1_000 => 4_000.0,
+                _ => 8_000.0,
+            };
+            let by_wait = entry
+                .estimated_wait_seconds
+                .map_or(0.0, |seconds| seconds as f64 * 1_000.0 / 4.0);
+            Some(by_place.max(by_wait.min(SLOWEST_READ_MS)))
+        }
         // Only to notice an order placed from another tab; the countdown asks again at its end.
         QueueState::Admitted => Some(10_000.0),
         QueueState::Ordered | QueueState::Lapsed | QueueState::SoldOut => None,
@@ -134,20 +154,30 @@ mod tests {
             next_read_ms(&entry(QueueState::Waiting, 3), 0.0),
             Some(2_000.0)
         );
-        assert_eq!(
-            next_read_ms(&entry(QueueState::Waiting, 50_000), 0.0),
-            Some(8_000.0)
-        );
-        assert_eq!(
-            next_read_ms(&entry(QueueState::Waiting, 50_000), 1_500.0),
-            Some(1_500.0)
-        );
-        assert_eq!(
-            next_read_ms(&entry(QueueState::Waiting, 50_000), 600_000.0),
-            Some(5_000.0)
-        );
+        let mut far = entry(QueueState::Waiting, 50_000);
+        far.estimated_wait_seconds = None;
+        assert_eq!(next_read_ms(&far, 0.0), Some(8_000.0));
         for settled in [QueueState::Ordered, QueueState::Lapsed, QueueState::SoldOut] {
             assert_eq!(next_read_ms(&entry(settled, 1), 0.0), None);
         }
+    }
+
+    #[test]
+    fn before_the_sale_the_next_read_is_just_after_admissions_start_or_in_thirty_seconds() {
+        let waiting = entry(QueueState::Waiting, 50_000);
+        assert_eq!(next_read_ms(&waiting, 1_500.0), Some(3_500.0));
+        assert_eq!(next_read_ms(&waiting, 600_000.0), Some(SLOWEST_READ_MS));
+    }
+
+    #[test]
+    fn a_buyer_with_a_long_wait_reads_at_a_quarter_of_it_up_to_thirty_seconds() {
+        let mut far = entry(QueueState::Waiting, 15_000);
+        far.estimated_wait_seconds = Some(60);
+        assert_eq!(next_read_ms(&far, 0.0), Some(15_000.0));
+        far.estimated_wait_seconds = Some(3_600);
+        assert_eq!(next_read_ms(&far, 0.0), Some(SLOWEST_READ_MS));
+        let mut near = entry(QueueState::Waiting, 10);
+        near.estimated_wait_seconds = Some(600);
+        assert_eq!(next_read_ms(&near, 0.0), Some(2_000.0));
     }
 }
