@@ -66,7 +66,8 @@ impl Users {
         }
     }
 
-    /// Adds the account unless its email is taken; two racing sign-ups get one `Created`.
+    /// Adds the account unless its email is taken; two racing sign-ups get one `Created`, and a
+    /// write tried again after its first attempt landed unseen is still this account's `Created`.
     pub async fn add(&self, user: &UserItem) -> Result<Added, ApiError> {
         let put = self
             .client
@@ -84,7 +85,15 @@ impl Users {
                     .as_service_error()
                     .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
             {
-                Ok(Added::EmailTaken)
+                // The SDK tries a write again when an attempt times out, and the first attempt may
+                // have landed: then the account found is this very one (its id is new per
+                // request), and the sign-up succeeded.
+                let found: Option<UserItem> =
+                    dynamo::get(&self.client, &self.table, user.pk.clone()).await?;
+                Ok(match found {
+                    Some(found) if found.id == user.id => Added::Created,
+                    _ => Added::EmailTaken,
+                })
             }
             Err(err) => Err(dynamo::sdk_error(err)),
         }

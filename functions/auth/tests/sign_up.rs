@@ -262,3 +262,32 @@ async fn an_unreachable_database_gets_503_with_retry_after() {
         vec![json!({"message": "Service unavailable, please retry"})]
     );
 }
+
+/// The SDK tries a write again when an attempt times out (a loaded DynamoDB): if the first attempt
+/// landed, the retry finds the account it just wrote, which must not be refused as its own
+/// duplicate; another account for the same email still is.
+#[tokio::test]
+async fn a_sign_up_whose_first_write_landed_unseen_is_created_not_refused_as_taken() {
+    use auth::credentials::Email;
+    use auth::users::{Added, UserItem, Users};
+
+    let app = TestApp::spawn().await;
+    let users = Users::new(app.tables.client.clone(), &app.tables.prefix);
+    let email = Email::parse("ada@example.com").expect("email");
+    let user = UserItem::new(
+        "first".to_owned(),
+        &email,
+        "hash".to_owned(),
+        "now".to_owned(),
+    );
+    assert_eq!(users.add(&user).await.expect("add"), Added::Created);
+    // The same write again, as a retry sends it.
+    assert_eq!(users.add(&user).await.expect("retry"), Added::Created);
+    let other = UserItem::new(
+        "second".to_owned(),
+        &email,
+        "hash".to_owned(),
+        "now".to_owned(),
+    );
+    assert_eq!(users.add(&other).await.expect("add"), Added::EmailTaken);
+}
