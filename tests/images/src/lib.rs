@@ -303,6 +303,9 @@ impl Container {
         env.insert("PORT".into(), port.to_string());
 
         let mut command = Command::new("podman");
+        // conmon, which podman leaves watching the container, writes a file `oom` into its working
+        // directory when the container is killed at its memory limit: not into the project.
+        command.current_dir(std::env::temp_dir());
         command.args(PODMAN_RUN);
         // No swap: the limit is the memory, as in a pod.
         command.arg(format!("--memory={memory_limit}"));
