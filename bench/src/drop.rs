@@ -40,6 +40,16 @@ impl Stack<'_> {
 
 pub struct Signer(Sessions);
 
+/// The crowd's HTTP client: a connection kept for each request in flight, and a minute at most
+/// for an answer (the functions' own deadline is 10 s; longer means something is stuck).
+pub fn crowd_client(in_flight: usize) -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(in_flight)
+        .timeout(Duration::from_secs(60))
+        .build()
+        .map_err(|e| e.to_string())
+}
+
 impl Signer {
     /// A session for the user `id`.
     pub fn token(&self, id: &str) -> Result<String, String> {
@@ -70,11 +80,7 @@ pub async fn run(stack: &Stack<'_>, settings: &DropSettings) -> Result<Drop, Str
         .map(|_| sessions.new_user())
         .collect::<Result<_, _>>()?;
 
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(settings.in_flight)
-        .timeout(Duration::from_secs(60))
-        .build()
-        .map_err(|e| e.to_string())?;
+    let http = crowd_client(settings.in_flight)?;
     let listing: Value = http
         .post(format!("{}/api/tickets", stack.base_url))
         .bearer_auth(&seller)

@@ -163,11 +163,7 @@ pub async fn run(
         })
         .collect::<Result<_, _>>()?;
 
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(settings.in_flight)
-        .timeout(Duration::from_secs(60))
-        .build()
-        .map_err(|e| e.to_string())?;
+    let http = crate::drop::crowd_client(settings.in_flight)?;
     // Whole seconds, as the contract's times are.
     let on_sale = shared::time::now()
         + time::Duration::try_from(settings.on_sale_after).map_err(|e| e.to_string())?;
