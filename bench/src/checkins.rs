@@ -8,9 +8,7 @@
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use orders::store::Orders;
 use serde_json::{Value, json};
-use shared::dynamo::TablePrefix;
 
 use crate::drop::Stack;
 use crate::results::Checkins;
@@ -53,7 +51,12 @@ pub async fn run(stack: &Stack<'_>) -> Result<Checkins, String> {
         "bench: check-in: {BUYERS} buyers order {PER_ORDER} tickets each and pay, {BUYING_IN_FLIGHT} at a time"
     );
     let buying = Instant::now();
-    let ticket_id = list(&http, stack, &organiser).await?;
+    let request = crate::drop::listing("Door night", BUYERS * PER_ORDER, None);
+    let ticket_id = stack
+        .list(&http, &organiser, &request)
+        .await?
+        .id
+        .to_string();
     let bought: Vec<Result<Buyer, String>> = futures::stream::iter(buyers)
         .map(|buyer| buy(&http, stack.base_url, &ticket_id, buyer))
         .buffer_unordered(BUYING_IN_FLIGHT)
@@ -109,40 +112,6 @@ pub async fn run(stack: &Stack<'_>) -> Result<Checkins, String> {
         checkins_per_second: passes as f64 / seconds,
         latency: stats::percentiles(&latencies),
     })
-}
-
-/// The organiser's listing of every pass, once the orders context knows it.
-async fn list(
-    http: &reqwest::Client,
-    stack: &Stack<'_>,
-    organiser: &str,
-) -> Result<String, String> {
-    let listing: Value = http
-        .post(format!("{}/api/tickets", stack.base_url))
-        .bearer_auth(organiser)
-        .json(&json!({"title": "Door night", "price": 50, "quantity": BUYERS * PER_ORDER}))
-        .send()
-        .await
-        .map_err(|e| format!("listing: {e}"))?
-        .json()
-        .await
-        .map_err(|e| format!("listing: {e}"))?;
-    let ticket_id = listing["id"]
-        .as_str()
-        .ok_or(format!("the listing has no id: {listing}"))?
-        .to_owned();
-    let orders = Orders::new(
-        crate::dynamo::local_client(stack.dynamodb_port),
-        &TablePrefix(stack.table_prefix.to_owned()),
-    );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while orders.replica(&ticket_id).await.ok().flatten().is_none() {
-        if Instant::now() > deadline {
-            return Err("the listing never reached the orders context".to_owned());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Ok(ticket_id)
 }
 
 /// Orders [`PER_ORDER`] tickets, pays, and waits until the order's passes are listed.

@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use contract::api::{Entered, TicketBody, TicketRequest};
 use futures::StreamExt;
 use orders::store::Orders;
 use serde_json::{Value, json};
@@ -36,9 +37,64 @@ impl Stack<'_> {
     pub fn sessions(&self) -> Signer {
         Signer(Sessions::new(self.jwt_key.as_bytes(), 3_600, false))
     }
+
+    /// The orders context's table, read directly to check what the crowd did.
+    pub fn orders(&self) -> Orders {
+        Orders::new(
+            crate::dynamo::local_client(self.dynamodb_port),
+            &TablePrefix(self.table_prefix.to_owned()),
+        )
+    }
+
+    /// Lists `request` as `seller`, and waits until the orders context knows it (a drop: with its
+    /// `onSaleAt`), as buyers would come after its announcement.
+    pub async fn list(
+        &self,
+        http: &reqwest::Client,
+        seller: &str,
+        request: &TicketRequest,
+    ) -> Result<TicketBody, String> {
+        let listed: TicketBody = http
+            .post(format!("{}/api/tickets", self.base_url))
+            .bearer_auth(seller)
+            .json(request)
+            .send()
+            .await
+            .map_err(|e| format!("listing: {e}"))?
+            .json()
+            .await
+            .map_err(|e| format!("listing: {e}"))?;
+        let orders = self.orders();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while orders
+            .replica(listed.id.as_str())
+            .await
+            .ok()
+            .flatten()
+            .is_none_or(|replica| replica.on_sale_at.is_none() && request.on_sale_at.is_some())
+        {
+            if Instant::now() > deadline {
+                return Err("the listing never reached the orders context".to_owned());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(listed)
+    }
 }
 
 pub struct Signer(Sessions);
+
+/// A listing of `quantity` tickets at 50 cents, a drop when `on_sale_at` is given.
+pub fn listing(title: &str, quantity: usize, on_sale_at: Option<String>) -> TicketRequest {
+    TicketRequest {
+        title: title.to_owned(),
+        price: Entered::Number(50),
+        quantity: Some(Entered::Number(quantity as u64)),
+        venue: None,
+        starts_at: None,
+        on_sale_at,
+    }
+}
 
 /// The crowd's HTTP client: a connection kept for each request in flight, and a minute at most
 /// for an answer (the functions' own deadline is 10 s; longer means something is stuck).
@@ -81,33 +137,9 @@ pub async fn run(stack: &Stack<'_>, settings: &DropSettings) -> Result<Drop, Str
         .collect::<Result<_, _>>()?;
 
     let http = crowd_client(settings.in_flight)?;
-    let listing: Value = http
-        .post(format!("{}/api/tickets", stack.base_url))
-        .bearer_auth(&seller)
-        .json(&json!({"title": "Drop day", "price": 50, "quantity": settings.tickets}))
-        .send()
-        .await
-        .map_err(|e| format!("listing: {e}"))?
-        .json()
-        .await
-        .map_err(|e| format!("listing: {e}"))?;
-    let ticket_id = listing["id"]
-        .as_str()
-        .ok_or("the listing has no id")?
-        .to_owned();
-
-    // Buyers race once the orders context knows the listing, as they would after its announcement.
-    let orders = Orders::new(
-        crate::dynamo::local_client(stack.dynamodb_port),
-        &TablePrefix(stack.table_prefix.to_owned()),
-    );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while orders.replica(&ticket_id).await.ok().flatten().is_none() {
-        if Instant::now() > deadline {
-            return Err("the listing never reached the orders context".to_owned());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let request = listing("Drop day", settings.tickets, None);
+    let ticket_id = stack.list(&http, &seller, &request).await?.id.to_string();
+    let orders = stack.orders();
 
     let url = format!("{}/api/orders", stack.base_url);
     let cpu_before = cpu::snapshot(stack.run_dir);

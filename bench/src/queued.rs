@@ -13,14 +13,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use contract::api::{Entered, OrderRequest, TicketBody, TicketRequest};
+use contract::api::{Entered, OrderRequest, TicketBody};
 use contract::drops::{QueueEntryBody, QueueRequest, QueueState, next_read_ms};
 use hdrhistogram::Histogram;
 use hmac::{Hmac, KeyInit, Mac};
-use orders::store::Orders;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use shared::dynamo::TablePrefix;
 use time::OffsetDateTime;
 use tokio::sync::{Semaphore, watch};
 
@@ -167,12 +165,17 @@ pub async fn run(
     // Whole seconds, as the contract's times are.
     let on_sale = shared::time::now()
         + time::Duration::try_from(settings.on_sale_after).map_err(|e| e.to_string())?;
-    let orders = Orders::new(
-        crate::dynamo::local_client(stack.dynamodb_port),
-        &TablePrefix(stack.table_prefix.to_owned()),
+    let orders = stack.orders();
+    let request = crate::drop::listing(
+        "Queued drop",
+        settings.tickets,
+        Some(shared::time::rfc3339(on_sale)),
     );
-    let (ticket_id, seed_hash) =
-        list(&http, stack, &orders, &seller, settings.tickets, on_sale).await?;
+    let listed = stack.list(&http, &seller, &request).await?;
+    let ticket_id = listed.id.to_string();
+    let seed_hash = listed
+        .queue_seed_hash
+        .ok_or("the drop has no queueSeedHash")?;
 
     // With fewer buyers than tickets, every buyer wins.
     let expected = settings.tickets.min(settings.buyers);
@@ -287,52 +290,6 @@ pub async fn run(
         cpu,
         payments,
     })
-}
-
-/// Lists the drop and waits until the orders context knows it, as buyers would join after its
-/// announcement: its id and published `queueSeedHash`.
-async fn list(
-    http: &reqwest::Client,
-    stack: &Stack<'_>,
-    orders: &Orders,
-    seller: &str,
-    tickets: usize,
-    on_sale: OffsetDateTime,
-) -> Result<(String, String), String> {
-    let listing = TicketRequest {
-        title: "Queued drop".to_owned(),
-        price: Entered::Number(50),
-        quantity: Some(Entered::Number(tickets as u64)),
-        venue: None,
-        starts_at: None,
-        on_sale_at: Some(shared::time::rfc3339(on_sale)),
-    };
-    let response = http
-        .post(format!("{}/api/tickets", stack.base_url))
-        .bearer_auth(seller)
-        .json(&listing)
-        .send()
-        .await
-        .map_err(|e| format!("listing: {e}"))?;
-    let listed: TicketBody = response.json().await.map_err(|e| format!("listing: {e}"))?;
-    let ticket_id = listed.id.to_string();
-    let seed_hash = listed
-        .queue_seed_hash
-        .ok_or("the drop has no queueSeedHash")?;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while orders
-        .replica(&ticket_id)
-        .await
-        .ok()
-        .flatten()
-        .is_none_or(|replica| replica.on_sale_at.is_none())
-    {
-        if Instant::now() > deadline {
-            return Err("the drop never reached the orders context".to_owned());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Ok((ticket_id, seed_hash))
 }
 
 /// Every buyer at once, half joining at `onSaleAt`, until the drop is over: what each saw, in the
