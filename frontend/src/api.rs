@@ -50,6 +50,13 @@ impl Failure {
     pub fn is_network(&self) -> bool {
         self.status == 0
     }
+
+    /// A refusal (4xx): the contract says it changed nothing, so a new attempt is a new request.
+    /// Anything else (no answer, a 5xx such as a 503 while a drop is busy) may have been carried
+    /// out: an attempt after it must be the same request again, with the same `Idempotency-Key`.
+    pub fn is_refusal(&self) -> bool {
+        (400..500).contains(&self.status)
+    }
 }
 
 #[derive(Deserialize)]
@@ -231,6 +238,20 @@ mod tests {
         assert_eq!(problems.len(), 2);
         assert_eq!(problems[0].field.as_deref(), Some("email"));
         assert_eq!(problems[1].message, "Invalid credentials");
+    }
+
+    #[test]
+    fn only_a_refusal_lets_a_purchase_take_a_new_idempotency_key() {
+        let failure = |status| Failure {
+            status,
+            ..Failure::message("x")
+        };
+        assert!(failure(409).is_refusal());
+        assert!(failure(403).is_refusal());
+        // May have been carried out: the retry must be the same request.
+        assert!(!failure(0).is_refusal());
+        assert!(!failure(503).is_refusal());
+        assert!(!failure(500).is_refusal());
     }
 
     #[test]

@@ -363,9 +363,12 @@ fn Admitted(
             match call.json::<Order>(&config.api_base).await {
                 Ok(answer) => navigate(&format!("/orders/{}", answer.body.id)),
                 Err(failure) => {
-                    if !failure.is_network() {
+                    if failure.is_refusal() {
                         key.set(new_key());
-                        // The entry may have moved on (lapsed, or ordered from elsewhere).
+                    }
+                    if !failure.is_network() {
+                        // The entry may have moved on (lapsed, ordered from elsewhere, or
+                        // ordered by this very request before a 5xx).
                         reread.set(0.0);
                     }
                     problems.set(failure.problems.clone());

@@ -132,8 +132,9 @@ pub fn Show(id: String) -> View {
     let quantity = create_signal("1".to_owned());
     let sending = Sending::new();
     let (problems, busy) = (sending.problems, sending.busy);
-    // One key per purchase attempt: reused only when no answer came back, so a retry after a lost
-    // connection cannot buy twice, while a new attempt after a refusal is a new order.
+    // One key per purchase attempt: reused unless the answer was a refusal, so a retry after a lost
+    // connection or a 5xx (which may have held the tickets) cannot buy twice, while a new attempt
+    // after a refusal is a new order.
     let key = create_signal(new_key());
 
     let api = config.api_base.clone();
@@ -167,7 +168,7 @@ pub fn Show(id: String) -> View {
             match call.json::<Order>(&api).await {
                 Ok(answer) => navigate(&format!("/orders/{}", answer.body.id)),
                 Err(failure) => {
-                    if !failure.is_network() {
+                    if failure.is_refusal() {
                         key.set(new_key());
                     }
                     sending.fail(failure.problems);

@@ -49,11 +49,7 @@ async fn join_queue(
     );
     let quantity = v.finish(|| quantity)?;
     let ticket_id = existing_id(&id)?;
-    let ticket = line
-        .orders
-        .replica(&ticket_id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let ticket = line.replica(&ticket_id).await?.ok_or(ApiError::NotFound)?;
     let on_sale = ticket.on_sale_unix().ok_or(ApiError::rule(NO_QUEUE))?;
     if ticket.user_id == user.id {
         return Err(ApiError::rule(OWN_TICKET));

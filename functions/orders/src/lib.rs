@@ -15,6 +15,7 @@ pub mod outcomes;
 pub mod place_order;
 pub mod positions;
 pub mod queue;
+pub mod recent;
 pub mod replica;
 pub mod show_order;
 pub mod show_queue;

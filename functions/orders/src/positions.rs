@@ -4,7 +4,8 @@
 //! 5 MB per read, and a crowd reads every few seconds. Each instance instead keeps every listing's
 //! line as it last read it: the sorted places (index sort keys) of the entries that waited in it.
 //! A position is then the distance, in that list, from the first entry still waiting to the
-//! buyer's place, and a read costs one key read (the head of the line) besides the buyer's entry.
+//! buyer's place, and a read costs at most one key read (the head of the line, shared by the
+//! instance's readers for [`crate::recent::FRESH`]) besides the buyer's entry.
 //!
 //! This is exact because of how a line changes once admissions start ([`admitting_from`]):
 //! entries leave it only from its front (an advance admits, or finds sold out, a prefix of the
@@ -25,6 +26,7 @@ use std::time::{Duration, Instant};
 use shared::error::ApiError;
 
 use crate::queue::admitting_from;
+use crate::recent::Recent;
 use crate::store::Orders;
 
 /// How stale a listing's list may get before it is read again (whole before admissions start,
@@ -37,9 +39,13 @@ const STRAGGLERS: Duration = Duration::from_secs(1);
 /// A listing's list unread for this long is forgotten: its drop is over, or read elsewhere.
 const FORGET_AFTER: Duration = Duration::from_secs(600);
 
-/// Each listing's line as this instance last read it.
+/// Each listing's line as this instance last read it, and the head of each line as read a moment
+/// ago ([`crate::recent`]).
 #[derive(Default)]
-pub struct Positions(Mutex<HashMap<String, Listed>>);
+pub struct Positions {
+    lines: Mutex<HashMap<String, Listed>>,
+    heads: Recent<Option<String>>,
+}
 
 struct Listed {
     line: Arc<tokio::sync::Mutex<Line>>,
@@ -129,7 +135,14 @@ impl Positions {
         }
         // Read before the list is locked, so that readers do not queue behind each other's head
         // reads; the head only moves back if the list is behind, which the reads below repair.
-        let head = orders.line_head(ticket_id).await?;
+        let head = match self.heads.get(ticket_id) {
+            Ok(head) => head,
+            Err(reading) => {
+                let head = orders.line_head(ticket_id).await?;
+                self.heads.keep(ticket_id, reading, head.clone());
+                head
+            }
+        };
         let mut line = listed.lock().await;
         if !line.settled {
             line.places = orders.line_places(ticket_id, None).await?;
@@ -161,9 +174,14 @@ impl Positions {
         Ok(count(line.index(place).saturating_sub(first)))
     }
 
+    /// The head of the listing's line moved (this instance let entries in).
+    pub fn forget_head(&self, ticket_id: &str) {
+        self.heads.forget(ticket_id);
+    }
+
     /// The listing's list, made empty if new; lists unused for [`FORGET_AFTER`] are dropped.
     fn listed(&self, ticket_id: &str) -> Arc<tokio::sync::Mutex<Line>> {
-        let mut lists = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut lists = self.lines.lock().unwrap_or_else(PoisonError::into_inner);
         lists.retain(|_, listed| listed.used_at.elapsed() < FORGET_AFTER);
         let listed = lists.entry(ticket_id.to_owned()).or_insert_with(|| Listed {
             line: Arc::default(),

@@ -17,9 +17,9 @@
 //!   that fit, from [`ADMISSION_GRACE_SECONDS`] after `onSaleAt` on. Cancelled and expired orders
 //!   advance their listing's queue as well.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::FromRef;
 use contract::drops::{QueueEntryBody, QueueState};
@@ -33,6 +33,7 @@ use shared::error::ApiError;
 use shared::session::Sessions;
 
 use crate::positions::Positions;
+use crate::recent::{self, Recent};
 use crate::replica::TicketReplica;
 use crate::store::{Admitted, Orders};
 
@@ -246,24 +247,76 @@ pub fn plan(head: &[QueueEntry], available: i64, unsold: i64) -> Plan {
     plan
 }
 
-/// The listings whose queue this instance is advancing: one advance per listing at a time, so
-/// that a crowd of readers does not turn into a crowd of transactions on the replica.
+/// What this instance knows of each listing's queue advances: one advance per listing at a time,
+/// so that a crowd of readers does not turn into a crowd of transactions on the replica; none
+/// again for a reader within [`recent::FRESH`] of one that found nothing to do; and no query for
+/// lapsed admissions before one can have run out.
 #[derive(Debug, Default)]
-pub struct Advancing(Mutex<HashSet<String>>);
+pub struct Advancing(Mutex<HashMap<String, Progress>>);
+
+#[derive(Debug, Default)]
+struct Progress {
+    running: bool,
+    /// When an advance last ended finding nothing to let in, and why; `None` once one moved the
+    /// queue.
+    idle: Option<(Instant, Idle)>,
+    /// No admission known to this instance runs out before this Unix second (see [`lapse_bound`]).
+    lapses_from: i64,
+}
+
+/// Why an advance let nobody in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Idle {
+    /// Nothing was available, or admissions had not started: a join changes neither.
+    Closed,
+    /// The line had nothing that fits: a join may bring something.
+    Waiting,
+}
+
+/// Who asks for an advance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller {
+    /// Tickets came back: always worth a look.
+    Returned,
+    /// A new entry joined: worth a look unless nothing could be let in a moment ago.
+    Joined,
+    /// A buyer reads their entry: worth a look unless one found nothing to do a moment ago.
+    Reader,
+}
+
+impl Caller {
+    fn skips(self, idle: Idle) -> bool {
+        match self {
+            Self::Returned => false,
+            Self::Joined => idle == Idle::Closed,
+            Self::Reader => true,
+        }
+    }
+}
 
 impl Advancing {
-    /// The listing's turn, unless an advance of it is under way; it ends when the turn is dropped
-    /// (also when the request is abandoned mid-way, past its deadline).
-    fn start(self: &Arc<Self>, ticket_id: &str) -> Option<Turn> {
-        let started = self
-            .0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(ticket_id.to_owned());
-        started.then(|| Turn {
+    /// The listing's turn, unless an advance of it is under way, or one found nothing to do for
+    /// `caller` a moment ago; it ends when the turn is dropped (also when the request is abandoned
+    /// mid-way, past its deadline).
+    fn start(self: &Arc<Self>, ticket_id: &str, caller: Caller) -> Option<Turn> {
+        let mut listings = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let progress = listings.entry(ticket_id.to_owned()).or_default();
+        let skip = progress
+            .idle
+            .is_some_and(|(at, idle)| !recent::is_stale(Some(at)) && caller.skips(idle));
+        if progress.running || skip {
+            return None;
+        }
+        progress.running = true;
+        Some(Turn {
             advancing: Arc::clone(self),
             ticket_id: ticket_id.to_owned(),
         })
+    }
+
+    fn update<R>(&self, ticket_id: &str, f: impl FnOnce(&mut Progress) -> R) -> R {
+        let mut listings = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        f(listings.entry(ticket_id.to_owned()).or_default())
     }
 }
 
@@ -273,18 +326,48 @@ struct Turn {
     ticket_id: String,
 }
 
-impl Drop for Turn {
-    fn drop(&mut self) {
+impl Turn {
+    fn lapses_from(&self) -> i64 {
         self.advancing
-            .0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&self.ticket_id);
+            .update(&self.ticket_id, |progress| progress.lapses_from)
+    }
+
+    fn set_lapses_from(&self, at: i64) {
+        self.advancing
+            .update(&self.ticket_id, |progress| progress.lapses_from = at);
+    }
+
+    fn ended(&self, idle: Option<Idle>) {
+        let idle = idle.map(|idle| (Instant::now(), idle));
+        self.advancing
+            .update(&self.ticket_id, |progress| progress.idle = idle);
     }
 }
 
-/// What the queue's routes need: the table, sessions, the admission window, and this instance's
-/// advances.
+impl Drop for Turn {
+    fn drop(&mut self) {
+        self.advancing
+            .update(&self.ticket_id, |progress| progress.running = false);
+    }
+}
+
+/// How long before the end of the admission window an admission may have been computed by an
+/// advance still writing it when the admitted entries were read: the attempts of one transaction,
+/// with room to spare.
+const ADMISSION_IN_FLIGHT: i64 = 30;
+
+/// The first Unix second at which an admission can have run out, given `first_end`, the earliest
+/// end among the admissions read at `read_at` (`None`: none was left). An admission written since
+/// ends a whole window after it was computed, which was at most [`ADMISSION_IN_FLIGHT`] before the
+/// read. An admission lapses once its end is in the past (`queue::QueueEntry::is_admitted_at`).
+pub fn lapse_bound(first_end: Option<i64>, read_at: i64, admission: Admission) -> i64 {
+    let window = i64::try_from(admission.0.as_secs()).unwrap_or(i64::MAX);
+    let written_since = read_at.saturating_add(window) - ADMISSION_IN_FLIGHT;
+    first_end.map_or(written_since, |end| written_since.min(end + 1))
+}
+
+/// What the queue's routes need: the table, sessions, the admission window, and what this
+/// instance knows of each queue (its advances, its line, its replica a moment ago).
 #[derive(Clone)]
 pub struct Line {
     pub orders: Orders,
@@ -292,6 +375,7 @@ pub struct Line {
     pub admission: Admission,
     pub advancing: Arc<Advancing>,
     pub positions: Arc<Positions>,
+    pub replicas: Arc<Recent<TicketReplica>>,
 }
 
 impl FromRef<Line> for Sessions {
@@ -301,16 +385,34 @@ impl FromRef<Line> for Sessions {
 }
 
 impl Line {
-    pub async fn app(
-        (sessions, (prefix, admission)): (Sessions, (TablePrefix, Admission)),
-    ) -> Self {
+    pub fn new(orders: Orders, sessions: Sessions, admission: Admission) -> Self {
         Self {
-            orders: Orders::connect(&prefix).await,
+            orders,
             sessions,
             admission,
             advancing: Arc::default(),
             positions: Arc::default(),
+            replicas: Arc::default(),
         }
+    }
+
+    pub async fn app(
+        (sessions, (prefix, admission)): (Sessions, (TablePrefix, Admission)),
+    ) -> Self {
+        Self::new(Orders::connect(&prefix).await, sessions, admission)
+    }
+
+    /// The listing's replica, as read less than [`recent::FRESH`] ago on this instance.
+    pub async fn replica(&self, ticket_id: &str) -> Result<Option<TicketReplica>, ApiError> {
+        let reading = match self.replicas.get(ticket_id) {
+            Ok(ticket) => return Ok(Some(ticket)),
+            Err(reading) => reading,
+        };
+        let ticket = self.orders.replica(ticket_id).await?;
+        if let Some(ticket) = &ticket {
+            self.replicas.keep(ticket_id, reading, ticket.clone());
+        }
+        Ok(ticket)
     }
 
     /// The buyer's entry as it is once the queue has moved on (404 when not in it). `known` is the
@@ -329,23 +431,44 @@ impl Line {
             .as_ref()
             .and_then(|(ticket, _)| ticket.on_sale_unix())
             .is_some_and(|on_sale| now < admitting_from(on_sale));
-        let moved = if before_sale {
-            false
+        let caller = if known.is_some() {
+            Caller::Joined
         } else {
-            match advance(&self.orders, &self.advancing, ticket_id, self.admission).await {
-                Ok(moved) => moved,
-                Err(err) => {
-                    // The entry can still be shown as it is; the next read advances.
-                    tracing::warn!(ticket = ticket_id, error = %err, "queue not advanced");
-                    true
-                }
-            }
+            Caller::Reader
         };
+        // Taken before the advance reads the replica, to keep what it read.
+        let reading = self.replicas.get(ticket_id).err();
+        let advanced = if before_sale {
+            Advanced::default()
+        } else {
+            let advanced = advance_as(
+                &self.orders,
+                &self.advancing,
+                ticket_id,
+                self.admission,
+                caller,
+            )
+            .await;
+            advanced.unwrap_or_else(|err| {
+                // The entry can still be shown as it is; the next read advances.
+                tracing::warn!(ticket = ticket_id, error = %err, "queue not advanced");
+                Advanced::moved()
+            })
+        };
+        if advanced.moved {
+            self.replicas.forget(ticket_id);
+            self.positions.forget_head(ticket_id);
+        }
+        if let (Some(ticket), Some(reading)) = (&advanced.replica, reading) {
+            self.replicas.keep(ticket_id, reading, ticket.clone());
+        }
         let (ticket, entry) = match known {
-            Some(known) if !moved => known,
+            Some(known) if !advanced.moved => known,
             _ => {
-                let entry = self.orders.entry(ticket_id, user_id).await?;
-                let ticket = self.orders.replica(ticket_id).await?;
+                let (entry, ticket) = tokio::try_join!(
+                    self.orders.entry(ticket_id, user_id),
+                    self.replica(ticket_id)
+                )?;
                 ticket.zip(entry).ok_or(ApiError::NotFound)?
             }
         };
@@ -370,47 +493,117 @@ pub async fn advance(
     ticket_id: &str,
     admission: Admission,
 ) -> Result<bool, ApiError> {
-    let Some(_turn) = advancing.start(ticket_id) else {
-        return Ok(true);
+    Ok(
+        advance_as(orders, advancing, ticket_id, admission, Caller::Returned)
+            .await?
+            .moved,
+    )
+}
+
+/// What an advance found.
+#[derive(Debug, Default)]
+pub struct Advanced {
+    /// Entries were let in or lapsed, or another advance of this instance is under way: what was
+    /// read before may be out of date.
+    pub moved: bool,
+    /// The listing's replica as the advance last read it, when nothing was written after.
+    pub replica: Option<TicketReplica>,
+    /// Why nobody was let in, when nothing moved.
+    idle: Option<Idle>,
+}
+
+impl Advanced {
+    fn still(replica: Option<TicketReplica>, moved: bool, idle: Idle) -> Self {
+        Self {
+            moved,
+            replica,
+            idle: (!moved).then_some(idle),
+        }
+    }
+
+    fn moved() -> Self {
+        Self {
+            moved: true,
+            ..Self::default()
+        }
+    }
+}
+
+/// [`advance`] for `caller`. A join or a read is answered from what it read if the listing's
+/// advance is under way on this instance (the queue moves meanwhile; the next read shows it), or
+/// if one found nothing to do for it within [`recent::FRESH`].
+async fn advance_as(
+    orders: &Orders,
+    advancing: &Arc<Advancing>,
+    ticket_id: &str,
+    admission: Admission,
+    caller: Caller,
+) -> Result<Advanced, ApiError> {
+    let Some(turn) = advancing.start(ticket_id, caller) else {
+        return Ok(Advanced {
+            moved: caller == Caller::Returned,
+            ..Advanced::default()
+        });
     };
-    advance_now(orders, ticket_id, admission).await
+    let advanced = advance_now(orders, &turn, ticket_id, admission).await?;
+    turn.ended(advanced.idle);
+    Ok(advanced)
 }
 
 async fn advance_now(
     orders: &Orders,
+    turn: &Turn,
     ticket_id: &str,
     admission: Admission,
-) -> Result<bool, ApiError> {
+) -> Result<Advanced, ApiError> {
     let now = shared::time::unix_now();
     let mut moved = false;
-    for entry in orders.lapsed_admissions(ticket_id, now, LAPSE_MAX).await? {
-        moved |= orders.lapse(&entry, now).await?;
+    if now >= turn.lapses_from() {
+        // The first admissions to end, one more than are lapsed at a time: the first that still
+        // stands says when to look again.
+        let first = orders.first_admissions(ticket_id, LAPSE_MAX + 1).await?;
+        let lapsed = first
+            .iter()
+            .take_while(|entry| !entry.is_admitted_at(now))
+            .count();
+        let first_end = first
+            .get(lapsed)
+            .and_then(|entry| entry.admitted_until_unix);
+        for entry in first.iter().take(lapsed.min(LAPSE_MAX)) {
+            moved |= orders.lapse(entry, now).await?;
+        }
+        // Only once they are given back: an advance that failed half-way looks again.
+        turn.set_lapses_from(if lapsed > LAPSE_MAX {
+            now
+        } else {
+            lapse_bound(first_end, now, admission)
+        });
     }
     for _ in 0..ATTEMPTS {
         let Some(ticket) = orders.replica(ticket_id).await? else {
-            return Ok(moved);
+            return Ok(Advanced::still(None, moved, Idle::Closed));
         };
-        let Some(on_sale) = ticket.on_sale_unix() else {
-            return Ok(moved);
-        };
-        if now < admitting_from(on_sale) || ticket.available <= 0 {
-            return Ok(moved);
+        let admitting = ticket
+            .on_sale_unix()
+            .is_some_and(|on_sale| now >= admitting_from(on_sale));
+        if !admitting || ticket.available <= 0 {
+            return Ok(Advanced::still(Some(ticket), moved, Idle::Closed));
         }
         let head = orders.line(ticket_id, ADMIT_MAX).await?;
         let plan = plan(&head, ticket.available, ticket.unsold());
         if plan.admit.is_empty() && plan.sold_out.is_empty() {
-            return Ok(moved);
+            return Ok(Advanced::still(Some(ticket), moved, Idle::Waiting));
         }
         let admit: Vec<&QueueEntry> = plan.admit.iter().map(|&n| &head[n]).collect();
         let sold_out: Vec<&QueueEntry> = plan.sold_out.iter().map(|&n| &head[n]).collect();
         let until = shared::time::deadline_after(admission.0);
         match orders.admit(&ticket, &admit, &sold_out, until).await? {
-            Admitted::Admitted => return Ok(true),
+            Admitted::Admitted => return Ok(Advanced::moved()),
             // Another instance admitted them, or the replica moved: look again.
             Admitted::Moved => moved = true,
         }
     }
-    Ok(moved)
+    Ok(Advanced::moved())
 }
 
 #[cfg(test)]
@@ -457,6 +650,26 @@ mod tests {
                 sold_out: vec![0]
             }
         );
+    }
+
+    #[test]
+    fn lapses_are_looked_for_again_when_the_first_admission_read_ends() {
+        let window = Admission(Duration::from_secs(120));
+        assert_eq!(lapse_bound(Some(1_000), 950, window), 1_001);
+    }
+
+    #[test]
+    fn lapses_are_looked_for_again_in_time_for_an_admission_being_written_during_the_read() {
+        let window = Admission(Duration::from_secs(120));
+        let bound = lapse_bound(None, 900, window);
+        assert_eq!(bound, 900 + 120 - ADMISSION_IN_FLIGHT);
+        assert_eq!(lapse_bound(Some(2_000), 900, window), bound);
+    }
+
+    #[test]
+    fn with_a_window_shorter_than_a_write_in_flight_every_advance_looks_for_lapses() {
+        let window = Admission(Duration::from_secs(5));
+        assert!(lapse_bound(Some(1_000), 900, window) <= 900);
     }
 
     #[test]

@@ -476,6 +476,7 @@ async fn once_every_ticket_is_paid_for_those_still_waiting_are_sold_out() {
         assert_eq!(status, 204);
     }
     assert_eq!(app.replica(&ticket).await.sold, 1, "counted once");
+    support::a_moment_later().await;
     let entry = app.entry(&waiting, &ticket).await;
     assert_eq!(entry["state"], "sold-out");
     assert_eq!(entry["position"], Value::Null);

@@ -3,8 +3,6 @@
 
 mod support;
 
-use std::sync::Arc;
-
 use axum::Router;
 use orders::queue::Line;
 use serde_json::Value;
@@ -13,11 +11,11 @@ use support::TestApp;
 
 /// What another instance of `show-queue` answers: same table, its own copy of the line.
 fn other_instance(app: &TestApp) -> Router {
-    let line = Line {
-        advancing: Arc::default(),
-        positions: Arc::default(),
-        ..app.line.clone()
-    };
+    let line = Line::new(
+        app.line.orders.clone(),
+        app.line.sessions.clone(),
+        app.line.admission,
+    );
     shared::routing::finish(orders::show_queue::router(line))
 }
 
@@ -28,13 +26,15 @@ async fn position_at(router: &Router, bearer: &str, ticket: &str) -> Value {
     json_body(response).await["position"].clone()
 }
 
-/// Every buyer of `waiting` is at its place in that order, counted from 1, on both instances.
+/// Every buyer of `waiting` is at its place in that order, counted from 1, on both instances, a
+/// moment after the line moved.
 async fn assert_positions(
     app: &TestApp,
     other: &Router,
     waiting: &[(String, String)],
     ticket: &str,
 ) {
+    support::a_moment_later().await;
     for (n, (_, bearer)) in waiting.iter().enumerate() {
         let expected = serde_json::json!(n + 1);
         assert_eq!(app.entry(bearer, ticket).await["position"], expected, "{n}");

@@ -296,11 +296,10 @@ impl Orders {
         }
     }
 
-    /// Up to `limit` admitted entries of a listing whose admission ended before `now`.
-    pub async fn lapsed_admissions(
+    /// The first `limit` admitted entries of a listing, the earliest to end first.
+    pub async fn first_admissions(
         &self,
         ticket_id: &str,
-        now: i64,
         limit: usize,
     ) -> Result<Vec<QueueEntry>, ApiError> {
         let output = self
@@ -309,14 +308,12 @@ impl Orders {
             .query()
             .table_name(self.0.table())
             .index_name(INDEX)
-            .key_condition_expression("#ipk = :partition AND #isk < :now")
+            .key_condition_expression("#ipk = :partition")
             .expression_attribute_names("#ipk", INDEX_PK)
-            .expression_attribute_names("#isk", INDEX_SK)
             .expression_attribute_values(
                 ":partition",
                 dynamo::s(queue::admitted_partition(ticket_id)),
             )
-            .expression_attribute_values(":now", dynamo::s(format!("{now:012}")))
             .limit(i32::try_from(limit).unwrap_or(i32::MAX))
             .send()
             .await

@@ -50,13 +50,11 @@ impl TestApp {
                 orders::store::GROUP_MAX,
             )),
         };
-        let line = Line {
-            orders: state.orders.clone(),
-            sessions: state.sessions.clone(),
-            admission: Admission::default(),
-            advancing: std::sync::Arc::default(),
-            positions: std::sync::Arc::default(),
-        };
+        let line = Line::new(
+            state.orders.clone(),
+            state.sessions.clone(),
+            Admission::default(),
+        );
         Self { state, store, line }
     }
 
@@ -270,6 +268,12 @@ impl TestApp {
 }
 
 /// A listing's terms at `version`, as the tickets context announces them: titled `Show v<version>`.
+/// Waits until what a queue route read of its listing a moment ago (the replica, the head of the
+/// line: `orders::recent`) has been read again, so that it shows what changed elsewhere.
+pub async fn a_moment_later() {
+    tokio::time::sleep(orders::recent::FRESH + Duration::from_millis(50)).await;
+}
+
 pub fn ticket_data(id: &str, seller: &str, version: i64, quantity: i64, price: i64) -> TicketData {
     TicketData {
         id: TicketId::from(id),
