@@ -15,9 +15,10 @@
 //! already read: every second the list also reads again, in the background, the last
 //! [`STRAGGLERS`] of joins.
 //! Before admissions start, pre-sale places land anywhere (their order is the seed's) and none
-//! leaves: the list is read whole in the background at most once a [`REREAD`], what it finds is
-//! added, and a buyer's own place is added as soon as it is known, so what a pre-sale position
-//! misses is about a second of other instances' joins.
+//! leaves: the list is read whole in the background at most once a [`REREAD`] per
+//! [`WHOLE_READ_PLACES`] places (a whole read of a long line is DynamoDB's heaviest call here), what
+//! it finds is added, and a buyer's own place is added as soon as it is known, so what a pre-sale
+//! position misses is a few seconds of other instances' joins.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -25,13 +26,18 @@ use std::time::{Duration, Instant};
 
 use shared::error::ApiError;
 
-use crate::queue::admitting_from;
+use crate::queue::{QueueEntry, admitting_from};
 use crate::recent::Recent;
 use crate::store::Orders;
 
 /// How stale a listing's list may get before it is read again (whole before admissions start,
 /// the joins of the last [`STRAGGLERS`] after).
 const REREAD: Duration = Duration::from_secs(1);
+
+/// A pre-sale line is read whole at most once a [`REREAD`] per this many places in it: DynamoDB
+/// Local took 0.8 s to return the 20,000 places of one line (keys only, measured alone), so a read
+/// every second from each instance would take most of its time during a big drop's pre-sale.
+const WHOLE_READ_PLACES: usize = 2_000;
 
 /// How far back the periodic read looks for joins that landed behind places already read.
 const STRAGGLERS: Duration = Duration::from_secs(1);
@@ -50,6 +56,8 @@ pub struct Positions {
 struct Listed {
     line: Arc<tokio::sync::Mutex<Line>>,
     used_at: Instant,
+    /// Buyers' entries last read waiting, and when that read ended ([`Positions::still_waiting`]).
+    waiting: HashMap<String, (QueueEntry, Instant)>,
 }
 
 #[derive(Default)]
@@ -95,7 +103,23 @@ impl Line {
     }
 
     fn is_stale(&self) -> bool {
-        self.read_at.is_none_or(|at| at.elapsed() >= REREAD)
+        let every = if self.settled {
+            REREAD
+        } else {
+            let per = u32::try_from(self.places.len() / WHOLE_READ_PLACES).unwrap_or(u32::MAX);
+            REREAD * per.max(1)
+        };
+        self.read_at.is_none_or(|at| at.elapsed() >= every)
+    }
+}
+
+impl Listed {
+    fn new() -> Self {
+        Self {
+            line: Arc::default(),
+            used_at: Instant::now(),
+            waiting: HashMap::new(),
+        }
     }
 }
 
@@ -135,14 +159,7 @@ impl Positions {
         }
         // Read before the list is locked, so that readers do not queue behind each other's head
         // reads; the head only moves back if the list is behind, which the reads below repair.
-        let head = match self.heads.get(ticket_id) {
-            Ok(head) => head,
-            Err(reading) => {
-                let head = orders.line_head(ticket_id).await?;
-                self.heads.keep(ticket_id, reading, head.clone());
-                head
-            }
-        };
+        let (head, _) = self.head(orders, ticket_id).await?;
         let mut line = listed.lock().await;
         if !line.settled {
             line.places = orders.line_places(ticket_id, None).await?;
@@ -179,14 +196,89 @@ impl Positions {
         self.heads.forget(ticket_id);
     }
 
+    /// The place of the first entry waiting in the listing's line, as read a moment ago (read now
+    /// if that is older), and when that read began.
+    async fn head(
+        &self,
+        orders: &Orders,
+        ticket_id: &str,
+    ) -> Result<(Option<String>, Instant), ApiError> {
+        match self.heads.get_read(ticket_id) {
+            Ok(head) => Ok(head),
+            Err(reading) => {
+                let began = Instant::now();
+                let head = orders.line_head(ticket_id).await?;
+                self.heads.keep(ticket_id, reading, head.clone());
+                Ok((head, began))
+            }
+        }
+    }
+
+    /// Remembers a buyer's entry, read (or written) waiting before `read`.
+    pub fn remember(&self, ticket_id: &str, entry: &QueueEntry, read: Instant) {
+        let mut lists = self.lines.lock().unwrap_or_else(PoisonError::into_inner);
+        let listed = lists
+            .entry(ticket_id.to_owned())
+            .or_insert_with(Listed::new);
+        // Only what a waiting entry's answer shows: about 200 bytes a buyer.
+        let entry = QueueEntry {
+            pk: String::new(),
+            entity: String::new(),
+            gsi1pk: None,
+            gsi1sk: None,
+            ..entry.clone()
+        };
+        listed.waiting.insert(entry.user_id.clone(), (entry, read));
+    }
+
+    /// The buyer's entry as last read here, if it is certainly still waiting, without reading it
+    /// again: a crowd far back in line reads every few seconds, and its entries do not change.
+    ///
+    /// A waiting entry changes only when it leaves the line, and entries leave a line only from its
+    /// front (`queue::plan`; a join does not replace an entry that waits). So if the head of the
+    /// line, read after the entry was seen waiting, is not past the entry's place, the entry still
+    /// waits. Before admissions start (with a second to spare for another instance's clock) nothing
+    /// leaves at all. One case is not covered: a pre-sale join whose put lands after admissions
+    /// began can become the head ahead of an entry already admitted, which is then shown waiting
+    /// until that join is admitted too, at the next advance.
+    pub async fn still_waiting(
+        &self,
+        orders: &Orders,
+        ticket_id: &str,
+        user_id: &str,
+        on_sale: i64,
+        now: i64,
+    ) -> Result<Option<QueueEntry>, ApiError> {
+        let remembered = {
+            let lists = self.lines.lock().unwrap_or_else(PoisonError::into_inner);
+            lists
+                .get(ticket_id)
+                .and_then(|listed| listed.waiting.get(user_id).cloned())
+        };
+        let Some((entry, seen)) = remembered else {
+            return Ok(None);
+        };
+        if now + 1 < admitting_from(on_sale) {
+            return Ok(Some(entry));
+        }
+        let (head, read) = self.head(orders, ticket_id).await?;
+        if read >= seen && head.is_some_and(|head| head <= entry.place) {
+            return Ok(Some(entry));
+        }
+        let mut lists = self.lines.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(listed) = lists.get_mut(ticket_id) {
+            listed.waiting.remove(user_id);
+        }
+        Ok(None)
+    }
+
     /// The listing's list, made empty if new; lists unused for [`FORGET_AFTER`] are dropped.
     fn listed(&self, ticket_id: &str) -> Arc<tokio::sync::Mutex<Line>> {
         let mut lists = self.lines.lock().unwrap_or_else(PoisonError::into_inner);
         lists.retain(|_, listed| listed.used_at.elapsed() < FORGET_AFTER);
-        let listed = lists.entry(ticket_id.to_owned()).or_insert_with(|| Listed {
-            line: Arc::default(),
-            used_at: Instant::now(),
-        });
+        let listed = lists
+            .entry(ticket_id.to_owned())
+            .or_insert_with(Listed::new);
         listed.used_at = Instant::now();
         Arc::clone(&listed.line)
     }

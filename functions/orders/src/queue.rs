@@ -463,13 +463,32 @@ impl Line {
             self.replicas.keep(ticket_id, reading, ticket.clone());
         }
         let (ticket, entry) = match known {
-            Some(known) if !advanced.moved => known,
+            Some(known) if !advanced.moved => {
+                self.positions.remember(ticket_id, &known.1, Instant::now());
+                known
+            }
             _ => {
-                let (entry, ticket) = tokio::try_join!(
-                    self.orders.entry(ticket_id, user_id),
-                    self.replica(ticket_id)
-                )?;
-                ticket.zip(entry).ok_or(ApiError::NotFound)?
+                let ticket = self.replica(ticket_id).await?.ok_or(ApiError::NotFound)?;
+                let remembered = match ticket.on_sale_unix() {
+                    Some(on_sale) if !advanced.moved => {
+                        self.positions
+                            .still_waiting(&self.orders, ticket_id, user_id, on_sale, now)
+                            .await?
+                    }
+                    _ => None,
+                };
+                let entry = match remembered {
+                    Some(entry) => entry,
+                    None => {
+                        let entry = self.orders.entry(ticket_id, user_id).await?;
+                        let entry = entry.ok_or(ApiError::NotFound)?;
+                        if entry.state == QueueState::Waiting {
+                            self.positions.remember(ticket_id, &entry, Instant::now());
+                        }
+                        entry
+                    }
+                };
+                (ticket, entry)
             }
         };
         let ahead = match ticket.on_sale_unix() {

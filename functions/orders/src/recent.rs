@@ -24,6 +24,7 @@ pub const FRESH: Duration = Duration::from_millis(250);
 pub struct Recent<T>(Mutex<HashMap<String, Kept<T>>>);
 
 struct Kept<T> {
+    /// The value, and when its read began.
     value: Option<(T, Instant)>,
     /// How many times the listing was forgotten.
     forgotten: u64,
@@ -37,7 +38,10 @@ const REMEMBERED: Duration = Duration::from_secs(60);
 
 /// When a read began, for [`Recent::keep`].
 #[derive(Debug, Clone, Copy)]
-pub struct Ticket(u64);
+pub struct Ticket {
+    forgotten: u64,
+    at: Instant,
+}
 
 impl<T> Default for Recent<T> {
     fn default() -> Self {
@@ -46,17 +50,26 @@ impl<T> Default for Recent<T> {
 }
 
 impl<T: Clone> Recent<T> {
-    /// The listing's value, if it was read less than [`FRESH`] ago; otherwise the ticket to keep
-    /// it with once read.
+    /// The listing's value, if its read began less than [`FRESH`] ago; otherwise the ticket to
+    /// keep it with once read.
     pub fn get(&self, ticket_id: &str) -> Result<T, Ticket> {
+        self.get_read(ticket_id).map(|(value, _)| value)
+    }
+
+    /// [`Recent::get`], with when the value's read began.
+    pub fn get_read(&self, ticket_id: &str) -> Result<(T, Instant), Ticket> {
         let kept = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let at = Instant::now();
         match kept.get(ticket_id) {
             Some(Kept {
-                value: Some((value, at)),
+                value: Some((value, read)),
                 ..
-            }) if at.elapsed() < FRESH => Ok(value.clone()),
-            Some(kept) => Err(Ticket(kept.forgotten)),
-            None => Err(Ticket(0)),
+            }) if read.elapsed() < FRESH => Ok((value.clone(), *read)),
+            Some(kept) => Err(Ticket {
+                forgotten: kept.forgotten,
+                at,
+            }),
+            None => Err(Ticket { forgotten: 0, at }),
         }
     }
 
@@ -66,11 +79,11 @@ impl<T: Clone> Recent<T> {
         let mut kept = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         kept.retain(|_, kept| kept.touched.elapsed() < REMEMBERED);
         let forgotten = kept.get(ticket_id).map_or(0, |kept| kept.forgotten);
-        if forgotten == ticket.0 {
+        if forgotten == ticket.forgotten {
             kept.insert(
                 ticket_id.to_owned(),
                 Kept {
-                    value: Some((value, Instant::now())),
+                    value: Some((value, ticket.at)),
                     forgotten,
                     touched: Instant::now(),
                 },

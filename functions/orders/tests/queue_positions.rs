@@ -63,6 +63,7 @@ async fn positions_follow_admissions_and_joins_on_every_instance() {
     // An admitted buyer orders and cancels: the first in line is let in, the others move up.
     let order = app.placed(&crowd[0].1, &ticket, 1).await;
     app.cancel(&crowd[0].1, &order).await;
+    support::a_moment_later().await;
     assert_eq!(app.entry(&crowd[3].1, &ticket).await["state"], "admitted");
     assert_positions(&app, &other, &crowd[4..], &ticket).await;
 

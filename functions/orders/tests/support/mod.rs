@@ -269,7 +269,9 @@ impl TestApp {
 
 /// A listing's terms at `version`, as the tickets context announces them: titled `Show v<version>`.
 /// Waits until what a queue route read of its listing a moment ago (the replica, the head of the
-/// line: `orders::recent`) has been read again, so that it shows what changed elsewhere.
+/// line: `orders::recent`) has been read again, so that it shows what changed elsewhere (an
+/// admission by another instance included: a waiting entry is not read again while the head of
+/// the line says it still waits).
 pub async fn a_moment_later() {
     tokio::time::sleep(orders::recent::FRESH + Duration::from_millis(50)).await;
 }
