@@ -56,7 +56,12 @@ async fn join_queue(
     }
     let entry = QueueEntry::new(&ticket, on_sale, &user.id, quantity);
     let now = shared::time::unix_now();
-    let (status, known) = match line.orders.join(&entry, ticket.unsold(), now).await? {
+    let joined = if line.put_new(&entry).await? {
+        Joined::New
+    } else {
+        line.orders.join_over(&entry, ticket.unsold(), now).await?
+    };
+    let (status, known) = match joined {
         Joined::New => (StatusCode::ACCEPTED, Some((ticket, entry))),
         Joined::Existing => (StatusCode::OK, None),
     };

@@ -32,10 +32,11 @@ use shared::dynamo::TablePrefix;
 use shared::error::ApiError;
 use shared::session::Sessions;
 
+use crate::group_commit::GroupCommit;
 use crate::positions::Positions;
 use crate::recent::{self, Recent};
 use crate::replica::TicketReplica;
-use crate::store::{Admitted, Orders};
+use crate::store::{Admitted, JOIN_GROUP_MAX, Orders};
 
 pub const NO_QUEUE: &str = "This listing has no queue";
 pub const NOT_STARTED: &str = "Sales have not started";
@@ -376,6 +377,9 @@ pub struct Line {
     pub advancing: Arc<Advancing>,
     pub positions: Arc<Positions>,
     pub replicas: Arc<Recent<TicketReplica>>,
+    /// New entries of one listing put together ([`Orders::put_new_all`]); `None` for a put whose
+    /// transaction failed.
+    pub joins: Arc<GroupCommit<QueueEntry, Option<bool>>>,
 }
 
 impl FromRef<Line> for Sessions {
@@ -393,7 +397,31 @@ impl Line {
             advancing: Arc::default(),
             positions: Arc::default(),
             replicas: Arc::default(),
+            joins: Arc::new(GroupCommit::new(JOIN_GROUP_MAX)),
         }
+    }
+
+    /// Puts a new entry where the buyer has none or a `lapsed` one, with the others that join the
+    /// listing meanwhile on this instance (group commit, as for holds). Whether it was written.
+    pub async fn put_new(&self, entry: &QueueEntry) -> Result<bool, ApiError> {
+        let orders = self.orders.clone();
+        let written = self
+            .joins
+            .submit(&entry.ticket_id, entry.clone(), move |entries| {
+                let orders = orders.clone();
+                async move {
+                    match orders.put_new_all(&entries).await {
+                        Ok(written) => written.into_iter().map(Some).collect(),
+                        Err(err) => {
+                            tracing::warn!(error = %err, joins = entries.len(), "joins not written");
+                            vec![None; entries.len()]
+                        }
+                    }
+                }
+            })
+            .await
+            .flatten();
+        written.ok_or_else(|| ApiError::unavailable("the join was not written"))
     }
 
     pub async fn app(

@@ -20,7 +20,7 @@ use crate::replica::{self, TicketReplica};
 
 mod queue;
 
-pub use queue::{Admitted, Joined, PlacedAdmitted};
+pub use queue::{Admitted, JOIN_GROUP_MAX, Joined, PlacedAdmitted};
 
 pub const TABLE: TableSpec = TableSpec {
     name: "orders",

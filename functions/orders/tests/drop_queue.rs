@@ -560,3 +560,45 @@ async fn the_replica_keeps_a_drop_s_on_sale_time_and_seed_through_updates() {
     assert_eq!(replica.on_sale_at, None);
     assert_eq!(replica.queue_seed, None);
 }
+
+#[tokio::test]
+async fn buyers_joining_at_once_are_each_written_once_even_when_they_send_twice() {
+    let app = TestApp::start().await;
+    let (seller, _) = app.user("seller");
+    let on_sale = time::OffsetDateTime::now_utc() + time::Duration::hours(1);
+    let ticket = app.drop_listing(&seller, 5, on_sale, SEED).await;
+    let crowd = app.crowd(40);
+    // Every buyer at once, and the first ten twice: the joins of one instance are put together.
+    let joins = crowd
+        .iter()
+        .chain(&crowd[..10])
+        .map(|(_, bearer)| app.join(bearer, &ticket, 1));
+    let answers: Vec<u16> = join_all(joins)
+        .await
+        .iter()
+        .map(|response| response.status().as_u16())
+        .collect();
+    for (n, (_, bearer)) in crowd.iter().enumerate() {
+        let mine: Vec<u16> = answers
+            .iter()
+            .enumerate()
+            .filter(|&(k, _)| k == n || k == crowd.len() + n)
+            .map(|(_, &status)| status)
+            .collect();
+        let mut mine = mine;
+        mine.sort_unstable();
+        let expected: &[u16] = if n < 10 { &[200, 202] } else { &[202] };
+        assert_eq!(mine, expected, "buyer {n}");
+        assert_eq!(app.entry(bearer, &ticket).await["state"], "waiting");
+    }
+    let mut positions: Vec<i64> = Vec::new();
+    for (_, bearer) in &crowd {
+        positions.push(
+            app.entry(bearer, &ticket).await["position"]
+                .as_i64()
+                .expect("position"),
+        );
+    }
+    positions.sort_unstable();
+    assert_eq!(positions, (1..=40).collect::<Vec<i64>>(), "one entry each");
+}

@@ -44,6 +44,9 @@ pub enum Joined {
 /// How often a join reads and tries again an entry that moved under it.
 const JOIN_ATTEMPTS: usize = 3;
 
+/// The most new entries one transaction puts: DynamoDB's limit of 100 writes per transaction.
+pub const JOIN_GROUP_MAX: usize = 100;
+
 /// What replacing an entry that was read did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Rejoin {
@@ -94,8 +97,22 @@ impl Orders {
         unsold: i64,
         now: i64,
     ) -> Result<Joined, ApiError> {
-        for _ in 0..JOIN_ATTEMPTS {
-            if self.put_new(entry).await? {
+        if self.put_new(entry).await? {
+            return Ok(Joined::New);
+        }
+        self.join_over(entry, unsold, now).await
+    }
+
+    /// [`Orders::join`] once the put of `entry` found an entry of the buyer's that it may not
+    /// replace as it is: read it, and replace it if it no longer stands.
+    pub async fn join_over(
+        &self,
+        entry: &QueueEntry,
+        unsold: i64,
+        now: i64,
+    ) -> Result<Joined, ApiError> {
+        for attempt in 0..JOIN_ATTEMPTS {
+            if attempt > 0 && self.put_new(entry).await? {
                 return Ok(Joined::New);
             }
             let Some(old) = self.entry(&entry.ticket_id, &entry.user_id).await? else {
@@ -109,6 +126,56 @@ impl Orders {
         }
         // The entry kept moving under the join: it is shown as it is.
         Ok(Joined::Existing)
+    }
+
+    /// Puts each of `entries` where its buyer has no entry or a `lapsed` one: whether each was
+    /// written, in order. More than one go in transactions of up to [`JOIN_GROUP_MAX`] conditional
+    /// puts: DynamoDB Local spends most of a put on the request around it, so 100 in one request
+    /// cost far less than 100 requests. A transaction with a refused put writes nothing, so it is
+    /// sent again without the refused ones. A buyer twice in one group (a join sent again while
+    /// the first was in flight) is put once; the other finds that entry.
+    pub async fn put_new_all(&self, entries: &[QueueEntry]) -> Result<Vec<bool>, ApiError> {
+        if let [entry] = entries {
+            return Ok(vec![self.put_new(entry).await?]);
+        }
+        let mut written = vec![false; entries.len()];
+        let mut seen = std::collections::HashSet::new();
+        let mut left: Vec<usize> = (0..entries.len())
+            .filter(|&n| seen.insert(entries[n].pk.as_str()))
+            .collect();
+        while !left.is_empty() {
+            let mut writes = Writes::new();
+            for &n in &left {
+                let put = Put::builder()
+                    .table_name(self.0.table())
+                    .set_item(Some(dynamo::item_of(&entries[n])?))
+                    .condition_expression("attribute_not_exists(#pk) OR #state = :lapsed")
+                    .expression_attribute_names("#pk", PK)
+                    .expression_attribute_names("#state", "state")
+                    .expression_attribute_values(":lapsed", dynamo::s(QueueState::Lapsed.as_str()))
+                    .build()
+                    .map_err(ApiError::internal)?;
+                writes.add(n, TransactWriteItem::builder().put(put).build());
+            }
+            match writes.commit(self.0.client()).await? {
+                Ok(()) => {
+                    for &n in &left {
+                        written[n] = true;
+                    }
+                    left.clear();
+                }
+                Err(refused) if !refused.failures().is_empty() => {
+                    left.retain(|&n| !refused.failed(n));
+                }
+                Err(refused) => {
+                    return Err(ApiError::internal(format!(
+                        "joins refused without a failed condition: {:?}",
+                        refused.failures()
+                    )));
+                }
+            }
+        }
+        Ok(written)
     }
 
     /// Puts the entry where the buyer has none or a `lapsed` one. Whether it was written.
