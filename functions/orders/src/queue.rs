@@ -1,7 +1,8 @@
 //! A drop's waiting room (`api.md`, "Drops and the waiting room"): one entry per buyer per listing,
 //! admitted in a fair order at the pace capacity allows.
 //!
-//! - Joining is one conditional put of the buyer's own entry: no item that every join writes. An
+//! - Joining is one conditional put of the buyer's own entry: no item that every join writes (the
+//!   puts of joins that arrive together go in one transaction: [`Line::put_new`]). An
 //!   entry that no longer stands (lapsed, admitted past its time, ordered and the order cancelled,
 //!   sold out for less than is now left) is replaced at the back, conditioned on it as read.
 //! - The line is the index partition `line#<ticket>`, sorted by each entry's `place`: for entries
