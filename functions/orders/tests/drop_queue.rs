@@ -602,3 +602,25 @@ async fn buyers_joining_at_once_are_each_written_once_even_when_they_send_twice(
     positions.sort_unstable();
     assert_eq!(positions, (1..=40).collect::<Vec<i64>>(), "one entry each");
 }
+
+#[tokio::test]
+async fn one_read_at_the_start_of_a_big_drop_lets_in_more_than_one_transaction_holds() {
+    let app = TestApp::start().await;
+    let (seller, _) = app.user("seller");
+    let on_sale = time::OffsetDateTime::now_utc() + time::Duration::seconds(4);
+    let ticket = app.drop_listing(&seller, 250, on_sale, SEED).await;
+    let mut crowd = app.crowd(250);
+    let joins = crowd.iter().map(|(_, bearer)| app.join(bearer, &ticket, 1));
+    for response in join_all(joins).await {
+        assert_eq!(response.status(), 202);
+    }
+    let left = on_sale - time::OffsetDateTime::now_utc();
+    assert!(left.is_positive(), "every join was before sales started");
+    crowd.sort_by_key(|(id, _)| orders::queue::fair_place(SEED, id));
+    let grace = Duration::from_secs(orders::queue::ADMISSION_GRACE_SECONDS.unsigned_abs());
+    tokio::time::sleep(grace + Duration::from_millis(1100) + left.unsigned_abs()).await;
+    // The last in line reads first: that one advance lets everyone in (99 per transaction).
+    let (_, last) = crowd.last().expect("a crowd");
+    assert_eq!(app.entry(last, &ticket).await["state"], "admitted");
+    assert_eq!(app.replica(&ticket).await.available, 0);
+}
