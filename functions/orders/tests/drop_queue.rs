@@ -381,6 +381,9 @@ async fn a_buyer_whose_admitted_order_was_cancelled_may_join_again_at_the_back()
     assert_eq!(json_body(again).await["state"], "ordered");
 
     app.cancel(&first, &order).await;
+    // The cancellation let the second buyer in (another function's advance): a moment later the
+    // head of the line shows it.
+    support::a_moment_later().await;
     let back = app.joined_anew(&first, &ticket, 1).await;
     assert_eq!(back["state"], "waiting");
     assert_eq!(back["position"], 1);
