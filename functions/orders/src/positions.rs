@@ -206,10 +206,9 @@ impl Positions {
         match self.heads.get_read(ticket_id) {
             Ok(head) => Ok(head),
             Err(reading) => {
-                let began = Instant::now();
                 let head = orders.line_head(ticket_id).await?;
                 self.heads.keep(ticket_id, reading, head.clone());
-                Ok((head, began))
+                Ok((head, reading.began()))
             }
         }
     }

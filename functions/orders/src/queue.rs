@@ -315,7 +315,7 @@ impl Advancing {
         let progress = listings.entry(ticket_id.to_owned()).or_default();
         let skip = progress
             .idle
-            .is_some_and(|(at, idle)| !recent::is_stale(Some(at)) && caller.skips(idle));
+            .is_some_and(|(at, idle)| at.elapsed() < recent::FRESH && caller.skips(idle));
         if progress.running || skip {
             return None;
         }

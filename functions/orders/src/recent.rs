@@ -1,9 +1,9 @@
 //! What an instance read of a listing a moment ago, so that a crowd reading one drop's queue does
 //! not read the same item once per buyer.
 //!
-//! A queue read needs the buyer's own entry (read every time: its state is what the buyer acts
-//! on) and things every reader of the listing shares: the listing's replica and the head of its
-//! line. Those are kept for [`FRESH`]: at a few hundred reads a second on one instance, that turns
+//! A queue read needs the buyer's own entry (read again unless the head of the line shows it
+//! still waits: `Positions::still_waiting`) and things every reader of the listing shares: the
+//! listing's replica and the head of its line. Those are kept for [`FRESH`]: at a few hundred reads a second on one instance, that turns
 //! hundreds of reads of one item into four. What a buyer sees from them (a position, an estimate,
 //! `sold-out` while waiting) is then at most that much older, well under the pace at which a
 //! storefront reads again. Anything that decides (an admission, a hold) is a condition in DynamoDB
@@ -41,6 +41,13 @@ const REMEMBERED: Duration = Duration::from_secs(60);
 pub struct Ticket {
     forgotten: u64,
     at: Instant,
+}
+
+impl Ticket {
+    /// When the read this ticket was given for began.
+    pub fn began(self) -> Instant {
+        self.at
+    }
 }
 
 impl<T> Default for Recent<T> {
@@ -103,11 +110,6 @@ impl<T: Clone> Recent<T> {
         entry.forgotten += 1;
         entry.touched = Instant::now();
     }
-}
-
-/// Whether `at` is at least [`FRESH`] ago (or never).
-pub fn is_stale(at: Option<Instant>) -> bool {
-    at.is_none_or(|at| at.elapsed() >= FRESH)
 }
 
 #[cfg(test)]
