@@ -13,11 +13,13 @@
 //! retried) cannot complete its transaction any more, so one key never creates two things. The lapse
 //! itself only decides how long a retry after a lost request waits on 409.
 
-use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::dynamo::{self, PK, Table};
+use crate::dynamo::{self, Item, PK, Table, Writes};
 use crate::error::ApiError;
 
 pub const HEADER: &str = "idempotency-key";
@@ -32,6 +34,10 @@ const CLAIM_SECONDS: i64 = 15;
 const MAX_KEY_CHARS: usize = 255;
 
 const RUNNING: &str = "running";
+
+/// Where a key may be taken: it has no record, or one past its time, or a claim that lapsed.
+const CLAIMABLE: &str =
+    "attribute_not_exists(#pk) OR #ttl < :now OR (#state = :running AND claimedUntil < :now)";
 const DONE: &str = "done";
 
 /// A user's key (the record's partition key) and this request's claim token.
@@ -91,7 +97,8 @@ impl<'a> Keys<'a> {
     /// Claims the key, or finds the answer it already has.
     pub async fn claim(self, key: &IdempotencyKey) -> Result<Claim, ApiError> {
         let now = crate::time::unix_now();
-        let put = self.0
+        let put = self
+            .0
             .client()
             .put_item()
             .table_name(self.0.table())
@@ -101,9 +108,7 @@ impl<'a> Keys<'a> {
             .item("claim", dynamo::s(key.claim.clone()))
             .item("claimedUntil", dynamo::n(now + CLAIM_SECONDS))
             .item("ttl", dynamo::n(now + REMEMBER_SECONDS))
-            .condition_expression(
-                "attribute_not_exists(#pk) OR #ttl < :now OR (#state = :running AND claimedUntil < :now)",
-            )
+            .condition_expression(CLAIMABLE)
             .expression_attribute_names("#pk", PK)
             .expression_attribute_names("#ttl", "ttl")
             .expression_attribute_names("#state", "state")
@@ -133,18 +138,7 @@ impl<'a> Keys<'a> {
             .send()
             .await
             .map_err(dynamo::sdk_error)?;
-        let item = found.item.unwrap_or_default();
-        let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
-        if text("state").as_deref() != Some(DONE) {
-            return Err(ApiError::Conflict(IN_PROGRESS.to_owned()));
-        }
-        let status = item
-            .get("status")
-            .and_then(|v| v.as_n().ok())
-            .and_then(|n| n.parse::<u16>().ok())
-            .and_then(|n| StatusCode::from_u16(n).ok())
-            .ok_or_else(|| ApiError::internal("idempotency record without a status"))?;
-        Ok(json_text_response(status, text("body").unwrap_or_default()))
+        replay_of(&found.item.unwrap_or_default())
     }
 
     /// The write that records the response, to go in the transaction that produced it. It holds only
@@ -170,6 +164,71 @@ impl<'a> Keys<'a> {
             .build()
             .map_err(ApiError::internal)?;
         Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// The write that records the response of a request that did not claim its key first: a put
+    /// that holds only where a claim would (no record, or one past its time), and that brings back
+    /// the record it found when it does not ([`Keys::replay_refused`]). For work that is one
+    /// transaction and changes nothing outside it, the transaction itself is what keeps one key
+    /// from creating two things, so the claim's extra write is saved; a retry while the first runs
+    /// is not told 409 but does the same work, and whichever commits second replays the first.
+    pub fn answer(
+        self,
+        key: &IdempotencyKey,
+        status: StatusCode,
+        body: &str,
+    ) -> Result<TransactWriteItem, ApiError> {
+        let now = crate::time::unix_now();
+        let put = Put::builder()
+            .table_name(self.0.table())
+            .item(PK, dynamo::s(key.key.clone()))
+            .item("entity", dynamo::s("idempotency"))
+            .item("state", dynamo::s(DONE))
+            .item("claim", dynamo::s(key.claim.clone()))
+            .item("ttl", dynamo::n(now + REMEMBER_SECONDS))
+            .item("status", dynamo::n(i64::from(status.as_u16())))
+            .item("body", dynamo::s(body))
+            .condition_expression(CLAIMABLE)
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":now", dynamo::n(now))
+            .expression_attribute_values(":running", dynamo::s(RUNNING))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(ApiError::internal)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// The answer of a key whose [`Keys::answer`] was refused, from the record the refusal brought
+    /// back: its response when done, 409 while another request holds it.
+    pub fn replay_refused(self, found: Option<&Item>) -> Result<Response, ApiError> {
+        match found {
+            Some(item) => replay_of(item),
+            None => Err(ApiError::internal(
+                "a refused idempotency answer came back without its record",
+            )),
+        }
+    }
+
+    /// Answers a lasting refusal (4xx) of a request that did not claim its key: recorded as the
+    /// key's answer, unless the key has an answer already, which is then the response. Any other
+    /// error is the response as it is, and nothing is written.
+    pub async fn refuse_unclaimed(
+        self,
+        key: &IdempotencyKey,
+        err: ApiError,
+    ) -> Result<Response, ApiError> {
+        if !err.is_lasting_refusal() {
+            return Err(err);
+        }
+        let body = serde_json::to_string(&err.body()).map_err(ApiError::internal)?;
+        let mut writes = Writes::new();
+        writes.add((), self.answer(key, err.status(), &body)?);
+        match writes.commit(self.0.client()).await? {
+            Ok(()) => Err(err),
+            Err(refused) => self.replay_refused(refused.old(())),
+        }
     }
 
     /// Settles a claim after work that did not record its response itself: a refusal is remembered,
@@ -205,4 +264,19 @@ impl<'a> Keys<'a> {
             tracing::warn!(error = %e, "could not settle an idempotency key; it lapses in {CLAIM_SECONDS} s");
         }
     }
+}
+
+/// The response a key's record holds: its answer when done, 409 while a request holds it.
+fn replay_of(item: &Item) -> Result<Response, ApiError> {
+    let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+    if text("state").as_deref() != Some(DONE) {
+        return Err(ApiError::Conflict(IN_PROGRESS.to_owned()));
+    }
+    let status = item
+        .get("status")
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse::<u16>().ok())
+        .and_then(|n| StatusCode::from_u16(n).ok())
+        .ok_or_else(|| ApiError::internal("idempotency record without a status"))?;
+    Ok(json_text_response(status, text("body").unwrap_or_default()))
 }

@@ -33,6 +33,8 @@ use shared::session::Sessions;
 
 use crate::group_commit::GroupCommit;
 use crate::queue::{Admission, Advancing};
+use crate::recent::Recent;
+use crate::replica::TicketReplica;
 use crate::store::Orders;
 
 /// The outbox of this context.
@@ -77,6 +79,8 @@ pub struct OrderState {
     pub hold: Duration,
     /// This instance's holds, committed in groups per listing.
     pub holds: std::sync::Arc<Holds>,
+    /// The replicas of drops on sale that this instance's orders read a moment ago.
+    pub drops: std::sync::Arc<Recent<TicketReplica>>,
 }
 
 impl OrderState {
@@ -88,6 +92,7 @@ impl OrderState {
             sessions: settings.sessions,
             hold: settings.hold,
             holds: std::sync::Arc::new(GroupCommit::new(store::GROUP_MAX)),
+            drops: std::sync::Arc::default(),
         })
     }
 }

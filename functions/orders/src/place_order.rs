@@ -39,12 +39,25 @@ async fn place_order(
     body: JsonBody,
 ) -> Result<Response, ApiError> {
     let request = OrderRequest::try_from(body)?;
-    let Some(key) = IdempotencyKey::from_headers(&headers, &user.id)? else {
-        return place(&state, &user.id, &request, None).await;
+    let key = IdempotencyKey::from_headers(&headers, &user.id)?;
+    let ticket_id = existing_id(&request.ticket_id)?;
+    let ticket = replica(&state, &ticket_id).await?;
+    if let Some(drop) = ticket
+        .as_ref()
+        .filter(|ticket| ticket.on_sale_unix().is_some())
+    {
+        let placed = place_admitted(&state, &user.id, drop, &request, key.as_ref()).await;
+        return match (placed, &key) {
+            (Err(err), Some(key)) => state.orders.keys().refuse_unclaimed(key, err).await,
+            (placed, _) => placed,
+        };
+    }
+    let Some(key) = key else {
+        return place(&state, &user.id, ticket, &request, None).await;
     };
     match state.orders.keys().claim(&key).await? {
         Claim::Replay(response) => Ok(response),
-        Claim::Claimed => match place(&state, &user.id, &request, Some(&key)).await {
+        Claim::Claimed => match place(&state, &user.id, ticket, &request, Some(&key)).await {
             Ok(response) => Ok(response),
             Err(err) => {
                 state.orders.keys().settle(&key, &err).await;
@@ -54,25 +67,39 @@ async fn place_order(
     }
 }
 
+/// The listing's replica. A drop's, once its sale has started, is shared by this instance's
+/// orders for [`crate::recent::FRESH`]: what an admitted order takes from it (seller, `onSaleAt`,
+/// title, price) no longer changes then, except an edit of the title or price while nothing is
+/// held, and its availability does not matter, since the admission holds the tickets.
+async fn replica(state: &OrderState, ticket_id: &str) -> Result<Option<TicketReplica>, ApiError> {
+    let ticket = match state.drops.get(ticket_id) {
+        Ok(drop) => return Ok(Some(drop)),
+        Err(ticket) => ticket,
+    };
+    let read = state.orders.replica(ticket_id).await?;
+    let now = shared::time::unix_now();
+    if let Some(drop) = read
+        .as_ref()
+        .filter(|read| read.on_sale_unix().is_some_and(|on_sale| on_sale <= now))
+    {
+        state.drops.keep(ticket_id, ticket, drop.clone());
+    }
+    Ok(read)
+}
+
+/// An order on a listing that is not a drop: a hold, committed with others for the listing.
 async fn place(
     state: &OrderState,
     user_id: &str,
+    ticket: Option<TicketReplica>,
     request: &OrderRequest,
     key: Option<&IdempotencyKey>,
 ) -> Result<Response, ApiError> {
-    let ticket_id = existing_id(&request.ticket_id)?;
-    let ticket = state
-        .orders
-        .replica(&ticket_id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let ticket = ticket.ok_or(ApiError::NotFound)?;
     if ticket.user_id == user_id {
         return Err(ApiError::rule(OWN_TICKET));
     }
-    if let Some(on_sale) = ticket.on_sale_unix() {
-        return place_admitted(state, user_id, &ticket, on_sale, request, key).await;
-    }
-    // Only a shortcut for a sold-out listing during a drop: the hold's condition decides.
+    // Only a shortcut for a sold-out listing: the hold's condition decides.
     if ticket.available < request.quantity.get() {
         return Err(ApiError::rule(RESERVED));
     }
@@ -112,58 +139,77 @@ async fn place(
 /// An order on a drop: only from `onSaleAt` on, with a current admission from its queue, for at
 /// most the admitted quantity; it takes the tickets the admission holds (no hold of its own, so it
 /// cannot find them gone) and marks the entry `ordered`, in one transaction.
+///
+/// That transaction is all it writes, the key's answer included, so it needs no claim of the key
+/// first ([`shared::idempotency::Keys::answer`]), and it does not read the entry first: most
+/// buyers order what they were admitted for, so that is tried, and a refusal brings back the
+/// entry, which says whether another admitted quantity would do. An admitted crowd's order is
+/// then one call to DynamoDB, where claim, entry and transaction were three in a row.
 async fn place_admitted(
     state: &OrderState,
     user_id: &str,
     ticket: &TicketReplica,
-    on_sale: i64,
     request: &OrderRequest,
     key: Option<&IdempotencyKey>,
 ) -> Result<Response, ApiError> {
-    let now = shared::time::unix_now();
-    if now < on_sale {
+    if ticket.user_id == user_id {
+        return Err(ApiError::rule(OWN_TICKET));
+    }
+    if ticket
+        .on_sale_unix()
+        .is_none_or(|on_sale| shared::time::unix_now() < on_sale)
+    {
         return Err(ApiError::rule(NOT_STARTED));
     }
-    let entry = state
-        .orders
-        .entry(&ticket.id, user_id)
-        .await?
-        .filter(|entry| entry.is_admitted_at(now));
-    let Some(entry) = entry else {
-        return Err(wait_your_turn());
-    };
-    if request.quantity.get() > entry.quantity {
-        let message = format!(
-            "Quantity must be a whole number between 1 and {}",
-            entry.quantity
-        );
-        return Err(ApiError::Validation(vec![ErrorEntry::field(
-            "quantity", &message,
-        )]));
-    }
-    let mut order = new_order(user_id, ticket, request.quantity, state.hold);
-    order.admitted = true;
-    let body = serde_json::to_string(&order.body()).map_err(ApiError::internal)?;
-    let event = created_event(&order)?;
-    let answer = key
-        .map(|key| state.orders.keys().record(key, StatusCode::CREATED, &body))
-        .transpose()?;
-    let placed = state
-        .orders
-        .place_admitted(&order, &entry, state.outbox.record(&event)?, answer)
-        .await?;
-    match (placed, key) {
-        (PlacedAdmitted::Held, _) => {}
-        // The admission ran out (or was used) since it was read.
-        (PlacedAdmitted::NotAdmitted, _) => return Err(wait_your_turn()),
-        (PlacedAdmitted::KeyTaken, Some(key)) => return state.orders.keys().replay(key).await,
-        (PlacedAdmitted::KeyTaken, None) => {
-            return Err(ApiError::internal("a key was refused that was never sent"));
+    let wanted = request.quantity.get();
+    let mut admitted = wanted;
+    for _ in 0..ADMITTED_ATTEMPTS {
+        let mut order = new_order(user_id, ticket, request.quantity, state.hold);
+        order.admitted = true;
+        let body = serde_json::to_string(&order.body()).map_err(ApiError::internal)?;
+        let event = created_event(&order)?;
+        let answer = key
+            .map(|key| state.orders.keys().answer(key, StatusCode::CREATED, &body))
+            .transpose()?;
+        let placed = state
+            .orders
+            .place_admitted(&order, admitted, state.outbox.record(&event)?, answer)
+            .await?;
+        let entry = match placed {
+            PlacedAdmitted::Held => {
+                state.outbox.publish(&[event]).await;
+                return Ok(json_text_response(StatusCode::CREATED, body));
+            }
+            PlacedAdmitted::KeyTaken(found) => {
+                return state.orders.keys().replay_refused(found.as_ref());
+            }
+            PlacedAdmitted::NotAdmitted(entry) => entry,
+        };
+        let Some(entry) = entry.filter(|entry| entry.is_admitted_at(shared::time::unix_now()))
+        else {
+            return Err(wait_your_turn());
+        };
+        if wanted > entry.quantity {
+            let message = format!(
+                "Quantity must be a whole number between 1 and {}",
+                entry.quantity
+            );
+            return Err(ApiError::Validation(vec![ErrorEntry::field(
+                "quantity", &message,
+            )]));
         }
+        if entry.quantity == admitted {
+            // Admitted for this quantity when refused: its end passed as the order was sent.
+            return Err(wait_your_turn());
+        }
+        admitted = entry.quantity;
     }
-    state.outbox.publish(&[event]).await;
-    Ok(json_text_response(StatusCode::CREATED, body))
+    Err(wait_your_turn())
 }
+
+/// Orders tried on a drop: for the quantity asked, then for the quantity the entry was found
+/// admitted for.
+const ADMITTED_ATTEMPTS: usize = 2;
 
 /// 403 `Wait for your turn in the queue`. Not remembered as the `Idempotency-Key`'s answer, as no
 /// refusal is: the same key works once the buyer is admitted.

@@ -497,8 +497,7 @@ impl Line {
         if advanced.moved {
             self.replicas.forget(ticket_id);
             self.positions.forget_head(ticket_id);
-        }
-        if let (Some(ticket), Some(reading)) = (&advanced.replica, reading) {
+        } else if let (Some(ticket), Some(reading)) = (&advanced.replica, reading) {
             self.replicas.keep(ticket_id, reading, ticket.clone());
         }
         let (ticket, entry) = match known {

@@ -12,7 +12,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 use shared::testing::{self as testing, json_body};
-use support::{SEED, TestApp};
+use support::{SEED, TestApp, order_request};
 
 /// How many requests the crowd keeps in flight.
 const IN_FLIGHT: usize = 10;
@@ -160,22 +160,7 @@ async fn an_order_refused_for_want_of_an_admission_does_not_spend_its_idempotenc
     let (seller, _) = app.user("seller");
     let (_, bearer) = app.user("buyer");
     let ticket = app.drop_on_sale(&seller, 5).await;
-    let keyed = || {
-        let mut request = testing::authed_json(
-            "POST",
-            "/api/orders",
-            &bearer,
-            &serde_json::to_value(OrderRequest {
-                ticket_id: ticket.clone(),
-                quantity: Some(Entered::Number(1)),
-            })
-            .expect("json"),
-        );
-        request
-            .headers_mut()
-            .insert("idempotency-key", "buy-once".parse().expect("header"));
-        request
-    };
+    let keyed = || order_request(&bearer, &ticket, 1, Some("buy-once"));
     assert_eq!(app.send(keyed()).await.status(), 403);
     assert_eq!(app.joined(&bearer, &ticket, 1).await["state"], "admitted");
     // The refusal was not the key's answer: the same key now places the order, once.
@@ -184,6 +169,73 @@ async fn an_order_refused_for_want_of_an_admission_does_not_spend_its_idempotenc
     let order = json_body(placed).await;
     let replayed = json_body(app.send(keyed()).await).await;
     assert_eq!(replayed["id"], order["id"]);
+}
+
+#[tokio::test]
+async fn simultaneous_orders_with_one_key_on_a_drop_place_one_order_and_each_answers_it() {
+    let app = TestApp::start().await;
+    let (seller, _) = app.user("seller");
+    let (_, bearer) = app.user("buyer");
+    let ticket = app.drop_on_sale(&seller, 5).await;
+    assert_eq!(app.joined(&bearer, &ticket, 2).await["state"], "admitted");
+
+    let answers = join_all(
+        (0..8).map(|_| app.send(order_request(&bearer, &ticket, 2, Some("one-drop-order")))),
+    )
+    .await;
+    let mut ids = Vec::new();
+    for answer in answers {
+        assert_eq!(answer.status(), 201);
+        ids.push(json_body(answer).await["id"].clone());
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    let listed = json_body(
+        app.send(testing::authed_empty("GET", "/api/orders", &bearer))
+            .await,
+    )
+    .await;
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!(listed[0]["id"], ids[0]);
+    assert_eq!(app.replica(&ticket).await.available, 3);
+}
+
+#[tokio::test]
+async fn a_drop_order_s_key_keeps_its_first_answer_a_refusal_or_an_order() {
+    let app = TestApp::start().await;
+    let (seller, _) = app.user("seller");
+    let (_, bearer) = app.user("buyer");
+    let ticket = app.drop_on_sale(&seller, 5).await;
+    assert_eq!(app.joined(&bearer, &ticket, 2).await["state"], "admitted");
+
+    let too_many = app
+        .send(order_request(&bearer, &ticket, 3, Some("first")))
+        .await;
+    assert_eq!(too_many.status(), 400);
+    // The refusal is the key's answer, even for a request that would now succeed.
+    let again = app
+        .send(order_request(&bearer, &ticket, 2, Some("first")))
+        .await;
+    assert_eq!(again.status(), 400);
+    assert_eq!(
+        message(&json_body(again).await),
+        "Quantity must be a whole number between 1 and 2"
+    );
+
+    let placed = app
+        .send(order_request(&bearer, &ticket, 2, Some("second")))
+        .await;
+    assert_eq!(placed.status(), 201);
+    let order = json_body(placed).await;
+    // A retry of the order, even one that would be refused now, gets the order back.
+    for quantity in [2, 3] {
+        let replayed = app
+            .send(order_request(&bearer, &ticket, quantity, Some("second")))
+            .await;
+        assert_eq!(replayed.status(), 201);
+        assert_eq!(json_body(replayed).await, order);
+    }
+    assert_eq!(app.entry(&bearer, &ticket).await["orderId"], order["id"]);
 }
 
 #[tokio::test]

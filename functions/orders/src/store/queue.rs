@@ -2,7 +2,9 @@
 //! the index partition `line#<ticket>` while waiting and `admitted#<ticket>` while admitted.
 
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
-use aws_sdk_dynamodb::types::{ConditionCheck, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    ConditionCheck, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 use contract::OrderStatus;
 use contract::drops::QueueState;
 use shared::dynamo::{self, INDEX, INDEX_PK, INDEX_SK, Item, PK, Writes};
@@ -68,14 +70,15 @@ pub enum Admitted {
 }
 
 /// What placing an admitted buyer's order did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum PlacedAdmitted {
     /// The order exists, on the tickets its admission held.
     Held,
-    /// The entry is not (or no longer) admitted for this quantity: nothing was written.
-    NotAdmitted,
-    /// The `Idempotency-Key` claim is no longer this request's: its answer is the answer.
-    KeyTaken,
+    /// The entry is not admitted in time for that quantity: nothing was written. The entry as it
+    /// was, if the buyer has one.
+    NotAdmitted(Option<Box<QueueEntry>>),
+    /// The `Idempotency-Key` has an answer already (its record as it was): nothing was written.
+    KeyTaken(Option<Item>),
 }
 
 impl Orders {
@@ -87,24 +90,10 @@ impl Orders {
         self.0.get(queue::key(ticket_id, user_id)).await
     }
 
-    /// Puts a new entry, unless the buyer has one that still stands; one that no longer does is
-    /// replaced, at the back (`rejoin`). A buyer who is new or whose entry lapsed costs one
-    /// conditional put: the only write of most joins. `unsold` and `now` are the listing's as the
-    /// caller read it, and the time of the join.
-    pub async fn join(
-        &self,
-        entry: &QueueEntry,
-        unsold: i64,
-        now: i64,
-    ) -> Result<Joined, ApiError> {
-        if self.put_new(entry).await? {
-            return Ok(Joined::New);
-        }
-        self.join_over(entry, unsold, now).await
-    }
-
-    /// [`Orders::join`] once the put of `entry` found an entry of the buyer's that it may not
-    /// replace as it is: read it, and replace it if it no longer stands.
+    /// A join whose put of `entry` found an entry of the buyer's that it may not replace as it
+    /// is: reads it, and replaces it (at the back: a rejoin) if it no longer stands, that is, it
+    /// lapsed, was cancelled or is sold out for its quantity. `unsold` and `now` are the
+    /// listing's as the caller read it, and the time of the join.
     pub async fn join_over(
         &self,
         entry: &QueueEntry,
@@ -525,32 +514,33 @@ impl Orders {
     }
 
     /// Places an admitted buyer's order on the tickets the admission holds: the order, its event,
-    /// the key's answer, and the entry marked `ordered` (only while it is the admission as read, for
-    /// its quantity and end, and in time), in one transaction. An order for fewer than admitted
-    /// gives the rest back.
+    /// the key's answer, and the entry marked `ordered` (only while it is admitted, in time, for
+    /// `admitted` tickets), in one transaction. An order for fewer than `admitted` gives the rest
+    /// back. The entry is not read first: a refusal brings back the entry as it was (and the key's
+    /// record, when that was refused), which is all the caller needs to answer.
     pub async fn place_admitted(
         &self,
         order: &OrderItem,
-        entry: &QueueEntry,
+        admitted: i64,
         event: TransactWriteItem,
         answer: Option<TransactWriteItem>,
     ) -> Result<PlacedAdmitted, ApiError> {
         let quantity = order.quantity.get();
+        let ticket_id = order.ticket.id.as_str();
         let update = Update::builder()
             .table_name(self.0.table())
-            .key(PK, dynamo::s(entry.pk.clone()))
+            .key(PK, dynamo::s(queue::key(ticket_id, order.user_id.as_str())))
             .update_expression("SET #state = :ordered, orderId = :order REMOVE gsi1pk, gsi1sk")
             .condition_expression(
-                "#state = :admitted AND admittedUntilUnix >= :now \
-                 AND admittedUntilUnix = :until AND quantity = :quantity",
+                "#state = :admitted AND admittedUntilUnix >= :now AND quantity = :quantity",
             )
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":ordered", dynamo::s(QueueState::Ordered.as_str()))
             .expression_attribute_values(":order", dynamo::s(order.id.as_str()))
             .expression_attribute_values(":admitted", dynamo::s(QueueState::Admitted.as_str()))
             .expression_attribute_values(":now", dynamo::n(shared::time::unix_now()))
-            .expression_attribute_values(":until", dynamo::n(until_of(entry)?))
-            .expression_attribute_values(":quantity", dynamo::n(entry.quantity))
+            .expression_attribute_values(":quantity", dynamo::n(admitted))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .map_err(ApiError::internal)?;
         let mut writes = Writes::new();
@@ -564,16 +554,25 @@ impl Orders {
         if let Some(answer) = answer {
             writes.add(Write::Answer, answer);
         }
-        if entry.quantity > quantity {
+        if admitted > quantity {
             writes.add(
                 Write::Replica,
-                self.adjust(&entry.ticket_id, entry.quantity - quantity, false)?,
+                self.adjust(ticket_id, admitted - quantity, false)?,
             );
         }
         match writes.commit(self.0.client()).await? {
             Ok(()) => Ok(PlacedAdmitted::Held),
-            Err(refused) if refused.failed(Write::Answer) => Ok(PlacedAdmitted::KeyTaken),
-            Err(refused) if refused.failed(Write::Entry) => Ok(PlacedAdmitted::NotAdmitted),
+            Err(refused) if refused.failed(Write::Answer) => Ok(PlacedAdmitted::KeyTaken(
+                refused.old(Write::Answer).cloned(),
+            )),
+            Err(refused) if refused.failed(Write::Entry) => {
+                let entry = refused
+                    .old(Write::Entry)
+                    .cloned()
+                    .map(dynamo::parse_item)
+                    .transpose()?;
+                Ok(PlacedAdmitted::NotAdmitted(entry.map(Box::new)))
+            }
             Err(refused) => Err(ApiError::internal(format!(
                 "admitted order refused: {:?}",
                 refused.failures()

@@ -49,6 +49,7 @@ impl TestApp {
             holds: std::sync::Arc::new(orders::group_commit::GroupCommit::new(
                 orders::store::GROUP_MAX,
             )),
+            drops: std::sync::Arc::default(),
         };
         let line = Line::new(
             state.orders.clone(),
@@ -246,17 +247,8 @@ impl TestApp {
     }
 
     pub async fn order(&self, bearer: &str, ticket_id: &str, quantity: i64) -> Response<Body> {
-        let body = OrderRequest {
-            ticket_id: ticket_id.to_owned(),
-            quantity: Some(Entered::Number(quantity.try_into().expect("a count"))),
-        };
-        self.send(testing::authed_json(
-            "POST",
-            "/api/orders",
-            bearer,
-            &serde_json::to_value(body).expect("json"),
-        ))
-        .await
+        self.send(order_request(bearer, ticket_id, quantity, None))
+            .await
     }
 
     /// Places an order that must succeed; returns its JSON.
@@ -312,4 +304,29 @@ pub fn payment_created(payment_id: &str, order_id: &str) -> CloudEvent {
         currency: "usd".to_owned(),
     };
     CloudEvent::of("test", types::PAYMENT_CREATED, payment_id, &data).expect("event")
+}
+
+/// `POST /api/orders` for `quantity` of a listing, with an `Idempotency-Key` when given one.
+pub fn order_request(
+    bearer: &str,
+    ticket_id: &str,
+    quantity: i64,
+    key: Option<&str>,
+) -> Request<Body> {
+    let body = OrderRequest {
+        ticket_id: ticket_id.to_owned(),
+        quantity: Some(Entered::Number(quantity.try_into().expect("a count"))),
+    };
+    let mut request = testing::authed_json(
+        "POST",
+        "/api/orders",
+        bearer,
+        &serde_json::to_value(body).expect("json"),
+    );
+    if let Some(key) = key {
+        request
+            .headers_mut()
+            .insert("idempotency-key", key.parse().expect("header"));
+    }
+    request
 }
