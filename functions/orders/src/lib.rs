@@ -79,8 +79,9 @@ pub struct OrderState {
     pub hold: Duration,
     /// This instance's holds, committed in groups per listing.
     pub holds: std::sync::Arc<Holds>,
-    /// The replicas of drops on sale that this instance's orders read a moment ago.
-    pub drops: std::sync::Arc<Recent<TicketReplica>>,
+    /// The replicas this instance's orders read: shared while being read, and kept a moment for
+    /// drops on sale (`place_order::replica`).
+    pub replicas: std::sync::Arc<Recent<Option<TicketReplica>>>,
 }
 
 impl OrderState {
@@ -92,7 +93,7 @@ impl OrderState {
             sessions: settings.sessions,
             hold: settings.hold,
             holds: std::sync::Arc::new(GroupCommit::new(store::GROUP_MAX)),
-            drops: std::sync::Arc::default(),
+            replicas: std::sync::Arc::default(),
         })
     }
 }

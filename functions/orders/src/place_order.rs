@@ -67,22 +67,24 @@ async fn place_order(
     }
 }
 
-/// The listing's replica. A drop's, once its sale has started, is shared by this instance's
-/// orders for [`crate::recent::FRESH`]: what an admitted order takes from it (seller, `onSaleAt`,
-/// title, price) no longer changes then, except an edit of the title or price while nothing is
-/// held, and its availability does not matter, since the admission holds the tickets.
+/// The listing's replica. Orders that arrive while one is being read share that read. A drop's,
+/// once its sale has started, is also kept for [`crate::recent::FRESH`]: what an admitted order
+/// takes from it (seller, `onSaleAt`, title, price) no longer changes then, except an edit of the
+/// title or price while nothing is held, and its availability does not matter, since the
+/// admission holds the tickets. Any other listing's is not kept: a hold's shortcut refuses on
+/// its availability, which must be no older than the read.
 async fn replica(state: &OrderState, ticket_id: &str) -> Result<Option<TicketReplica>, ApiError> {
-    let ticket = match state.drops.get(ticket_id) {
-        Ok(drop) => return Ok(Some(drop)),
-        Err(ticket) => ticket,
-    };
-    let read = state.orders.replica(ticket_id).await?;
+    let (read, _) = state
+        .replicas
+        .read(ticket_id, || state.orders.replica(ticket_id))
+        .await?;
     let now = shared::time::unix_now();
-    if let Some(drop) = read
+    let on_sale = read
         .as_ref()
-        .filter(|read| read.on_sale_unix().is_some_and(|on_sale| on_sale <= now))
-    {
-        state.drops.keep(ticket_id, ticket, drop.clone());
+        .and_then(TicketReplica::on_sale_unix)
+        .is_some_and(|on_sale| on_sale <= now);
+    if !on_sale {
+        state.replicas.forget(ticket_id);
     }
     Ok(read)
 }

@@ -203,14 +203,9 @@ impl Positions {
         orders: &Orders,
         ticket_id: &str,
     ) -> Result<(Option<String>, Instant), ApiError> {
-        match self.heads.get_read(ticket_id) {
-            Ok(head) => Ok(head),
-            Err(reading) => {
-                let head = orders.line_head(ticket_id).await?;
-                self.heads.keep(ticket_id, reading, head.clone());
-                Ok((head, reading.began()))
-            }
-        }
+        self.heads
+            .read(ticket_id, || orders.line_head(ticket_id))
+            .await
     }
 
     /// Remembers a buyer's entry, read (or written) waiting before `read`.

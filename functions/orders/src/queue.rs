@@ -387,7 +387,7 @@ pub struct Line {
     pub admission: Admission,
     pub advancing: Arc<Advancing>,
     pub positions: Arc<Positions>,
-    pub replicas: Arc<Recent<TicketReplica>>,
+    pub replicas: Arc<Recent<Option<TicketReplica>>>,
     /// New entries of one listing put together ([`Orders::put_new_all`]); `None` for a put whose
     /// transaction failed.
     pub joins: Arc<GroupCommit<QueueEntry, Option<bool>>>,
@@ -443,13 +443,13 @@ impl Line {
 
     /// The listing's replica, as read less than [`recent::FRESH`] ago on this instance.
     pub async fn replica(&self, ticket_id: &str) -> Result<Option<TicketReplica>, ApiError> {
-        let reading = match self.replicas.get(ticket_id) {
-            Ok(ticket) => return Ok(Some(ticket)),
-            Err(reading) => reading,
-        };
-        let ticket = self.orders.replica(ticket_id).await?;
-        if let Some(ticket) = &ticket {
-            self.replicas.keep(ticket_id, reading, ticket.clone());
+        let (ticket, _) = self
+            .replicas
+            .read(ticket_id, || self.orders.replica(ticket_id))
+            .await?;
+        if ticket.is_none() {
+            // Not kept as unknown: its replica may be written any moment.
+            self.replicas.forget(ticket_id);
         }
         Ok(ticket)
     }
@@ -498,7 +498,7 @@ impl Line {
             self.replicas.forget(ticket_id);
             self.positions.forget_head(ticket_id);
         } else if let (Some(ticket), Some(reading)) = (&advanced.replica, reading) {
-            self.replicas.keep(ticket_id, reading, ticket.clone());
+            self.replicas.keep(ticket_id, reading, Some(ticket.clone()));
         }
         let (ticket, entry) = match known {
             Some(known) if !advanced.moved => {

@@ -8,10 +8,18 @@
 //! `sold-out` while waiting) is then at most that much older, well under the pace at which a
 //! storefront reads again. Anything that decides (an admission, a hold) is a condition in DynamoDB
 //! on the item as read, so a value a moment old can fail a condition but never break one.
+//!
+//! Readers that miss at the same moment share one read ([`Recent::read`]): under a crowd a read
+//! can take longer than [`FRESH`], and without sharing every reader arriving meanwhile would read
+//! too, which slows the next read further, until nothing is shared at all.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
+
+use shared::error::ApiError;
+use tokio::sync::watch;
 
 /// How long a value read is used for every reader of its listing on this instance.
 pub const FRESH: Duration = Duration::from_millis(250);
@@ -30,6 +38,34 @@ struct Kept<T> {
     forgotten: u64,
     /// When it was last kept or forgotten.
     touched: Instant,
+    /// The read under way that readers who miss wait for, if it began since the last forgetting.
+    reading: Option<Reading<T>>,
+}
+
+/// A read under way: its outcome, once there is one (an error as its text). Its sender is dropped
+/// without an outcome if the reader was cancelled (its request ran out of time).
+type Outcome<T> = Option<Result<(T, Instant), String>>;
+
+impl<T> Kept<T> {
+    fn empty() -> Self {
+        Self {
+            value: None,
+            forgotten: 0,
+            touched: Instant::now(),
+            reading: None,
+        }
+    }
+}
+
+/// What a reader who missed does: read and share, or wait for the read under way.
+enum Share<T> {
+    Lead(Ticket, watch::Sender<Outcome<T>>),
+    Follow(watch::Receiver<Outcome<T>>),
+}
+
+struct Reading<T> {
+    forgotten: u64,
+    outcome: watch::Receiver<Outcome<T>>,
 }
 
 /// How long a listing neither kept nor forgotten stays in the map: longer than any read (each has
@@ -80,32 +116,98 @@ impl<T: Clone> Recent<T> {
         }
     }
 
+    /// The listing's value and when its read began: as kept, if fresh; else from the read another
+    /// reader has under way (one that began since the listing was last forgotten); else read with
+    /// `read` (and kept, unless forgotten meanwhile) while the readers arriving meanwhile wait
+    /// for it.
+    pub async fn read<F, Fut>(&self, ticket_id: &str, read: F) -> Result<(T, Instant), ApiError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, ApiError>>,
+    {
+        loop {
+            let mut under_way = match self.lead_or_follow(ticket_id) {
+                Ok(kept) => return Ok(kept),
+                Err(Share::Lead(ticket, sender)) => {
+                    let outcome = read().await.map(|value| (value, ticket.at));
+                    if let Ok((value, _)) = &outcome {
+                        self.keep(ticket_id, ticket, value.clone());
+                    }
+                    // Nobody may be waiting: then there is no one to tell.
+                    let _ = sender.send(Some(
+                        outcome
+                            .as_ref()
+                            .map(|(value, at)| (value.clone(), *at))
+                            .map_err(ToString::to_string),
+                    ));
+                    return outcome;
+                }
+                Err(Share::Follow(under_way)) => under_way,
+            };
+            let shared = under_way
+                .wait_for(Option::is_some)
+                .await
+                .map(|outcome| outcome.clone());
+            match shared {
+                Ok(Some(Ok(value))) => return Ok(value),
+                Ok(Some(Err(err))) => return Err(ApiError::unavailable(err)),
+                Ok(None) => {
+                    return Err(ApiError::internal("a shared read ended without its value"));
+                }
+                // The reader was cancelled: read anew, perhaps as the one reading.
+                Err(_) => {}
+            }
+        }
+    }
+
+    /// The value if fresh; otherwise whether to read (with the ticket to keep it with, and the
+    /// sender to share it by) or to wait for the read under way.
+    fn lead_or_follow(&self, ticket_id: &str) -> Result<(T, Instant), Share<T>> {
+        let mut kept = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let listing = kept.entry(ticket_id.to_owned()).or_insert_with(Kept::empty);
+        if let Some((value, read)) = &listing.value
+            && read.elapsed() < FRESH
+        {
+            return Ok((value.clone(), *read));
+        }
+        let under_way = listing
+            .reading
+            .as_ref()
+            .filter(|reading| reading.forgotten == listing.forgotten)
+            .map(|reading| reading.outcome.clone())
+            // A reader that was cancelled leaves no outcome: read anew.
+            .filter(|outcome| outcome.has_changed().is_ok());
+        if let Some(outcome) = under_way {
+            return Err(Share::Follow(outcome));
+        }
+        let (sender, outcome) = watch::channel(None);
+        listing.reading = Some(Reading {
+            forgotten: listing.forgotten,
+            outcome,
+        });
+        let ticket = Ticket {
+            forgotten: listing.forgotten,
+            at: Instant::now(),
+        };
+        Err(Share::Lead(ticket, sender))
+    }
+
     /// Keeps the listing's value as read after `ticket` was given, unless it was forgotten since.
     /// Listings untouched for [`REMEMBERED`] are dropped meanwhile.
     pub fn keep(&self, ticket_id: &str, ticket: Ticket, value: T) {
         let mut kept = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         kept.retain(|_, kept| kept.touched.elapsed() < REMEMBERED);
-        let forgotten = kept.get(ticket_id).map_or(0, |kept| kept.forgotten);
-        if forgotten == ticket.forgotten {
-            kept.insert(
-                ticket_id.to_owned(),
-                Kept {
-                    value: Some((value, ticket.at)),
-                    forgotten,
-                    touched: Instant::now(),
-                },
-            );
+        let listing = kept.entry(ticket_id.to_owned()).or_insert_with(Kept::empty);
+        if listing.forgotten == ticket.forgotten {
+            listing.value = Some((value, ticket.at));
+            listing.touched = Instant::now();
         }
     }
 
     /// Forgets the listing's value: it is known to have changed.
     pub fn forget(&self, ticket_id: &str) {
         let mut kept = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        let entry = kept.entry(ticket_id.to_owned()).or_insert(Kept {
-            value: None,
-            forgotten: 0,
-            touched: Instant::now(),
-        });
+        let entry = kept.entry(ticket_id.to_owned()).or_insert_with(Kept::empty);
         entry.value = None;
         entry.forgotten += 1;
         entry.touched = Instant::now();
@@ -139,5 +241,73 @@ mod tests {
         assert_eq!(recent.get("t").ok(), Some(8));
         recent.forget("t");
         assert!(recent.get("t").is_err());
+    }
+
+    /// A read that takes `pause`, counting how many times it ran.
+    async fn counted(
+        runs: &std::sync::atomic::AtomicUsize,
+        pause: Duration,
+    ) -> Result<u32, ApiError> {
+        let run = runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        tokio::time::sleep(pause).await;
+        Ok(u32::try_from(run).expect("few runs"))
+    }
+
+    #[tokio::test]
+    async fn readers_who_miss_at_once_share_one_read() {
+        let recent = Recent::default();
+        let runs = std::sync::atomic::AtomicUsize::new(0);
+        let pause = Duration::from_millis(100);
+        let reads = (0..20).map(|_| recent.read("t", || counted(&runs, pause)));
+        let values: Vec<u32> = futures::future::join_all(reads)
+            .await
+            .into_iter()
+            .map(|read| read.expect("read").0)
+            .collect();
+        assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(values, vec![0; 20]);
+        // Kept, and read again once no longer fresh.
+        assert_eq!(recent.get("t").ok(), Some(0));
+        tokio::time::sleep(FRESH).await;
+        assert_eq!(
+            recent
+                .read("t", || counted(&runs, pause))
+                .await
+                .expect("read")
+                .0,
+            1
+        );
+    }
+
+    #[tokio::test]
+    async fn a_reader_arriving_after_a_forgetting_does_not_wait_for_the_read_begun_before() {
+        let recent = Recent::default();
+        let runs = std::sync::atomic::AtomicUsize::new(0);
+        let pause = Duration::from_millis(100);
+        let before = recent.read("t", || counted(&runs, pause));
+        let after = async {
+            tokio::time::sleep(pause / 4).await;
+            recent.forget("t");
+            recent.read("t", || counted(&runs, pause)).await
+        };
+        let (before, after) = tokio::join!(before, after);
+        assert_eq!(before.expect("read").0, 0);
+        assert_eq!(after.expect("read").0, 1);
+        assert_eq!(recent.get("t").ok(), Some(1), "only the read since is kept");
+    }
+
+    #[tokio::test]
+    async fn a_reader_left_without_an_answer_by_a_cancelled_read_reads_itself() {
+        let recent = Recent::default();
+        let runs = std::sync::atomic::AtomicUsize::new(0);
+        let pause = Duration::from_millis(100);
+        let cancelled = tokio::time::timeout(pause / 2, recent.read("t", || counted(&runs, pause)));
+        let waiting = async {
+            tokio::time::sleep(pause / 4).await;
+            recent.read("t", || counted(&runs, pause)).await
+        };
+        let (cancelled, waiting) = tokio::join!(cancelled, waiting);
+        assert!(cancelled.is_err(), "ran out of time");
+        assert_eq!(waiting.expect("read").0, 1);
     }
 }

@@ -5,7 +5,6 @@ mod support;
 
 use std::time::Duration;
 
-use contract::api::{Entered, OrderRequest};
 use futures::future::join_all;
 use futures::{StreamExt, stream};
 use hmac::{Hmac, KeyInit, Mac};

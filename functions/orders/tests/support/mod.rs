@@ -49,7 +49,7 @@ impl TestApp {
             holds: std::sync::Arc::new(orders::group_commit::GroupCommit::new(
                 orders::store::GROUP_MAX,
             )),
-            drops: std::sync::Arc::default(),
+            replicas: std::sync::Arc::default(),
         };
         let line = Line::new(
             state.orders.clone(),
