@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use shared::error::ApiError;
 
-use crate::queue::{QueueEntry, admitting_from};
+use crate::queue::{InLine, QueueEntry, admitting_from};
 use crate::recent::Recent;
 use crate::store::Orders;
 
@@ -64,6 +64,9 @@ struct Listed {
 struct Line {
     /// The places read, and added since, in line order.
     places: Vec<String>,
+    /// The entries read waiting, by buyer, and when the read that found each ended
+    /// ([`Positions::still_waiting`]).
+    entries: HashMap<String, (InLine, Instant)>,
     /// Read whole once admissions had started: from then on the line only grows at its back.
     settled: bool,
     /// When it was last read whole or for stragglers.
@@ -90,15 +93,31 @@ impl Line {
         self.places.last().is_none_or(|last| place > last.as_str())
     }
 
-    /// Adds places (already in line order, as a query returns them) that it lacks.
-    fn merge(&mut self, places: Vec<String>) {
-        for place in places {
-            if self.is_beyond(&place) {
-                self.places.push(place);
-            } else if !self.holds(&place) {
-                let at = self.index(&place);
-                self.places.insert(at, place);
-            }
+    /// Adds the entries of a read that ended at `read` (in line order, as a query returns them):
+    /// the places it lacks, and each buyer's entry.
+    fn merge(&mut self, read: Vec<InLine>, at: Instant) {
+        for entry in read {
+            self.add_place(&entry.place);
+            self.entries.insert(entry.user_id.clone(), (entry, at));
+        }
+    }
+
+    /// Replaces everything with a read of the whole line that ended at `read`.
+    fn replace(&mut self, read: Vec<InLine>, at: Instant) {
+        self.places = read.iter().map(|entry| entry.place.clone()).collect();
+        self.entries = read
+            .into_iter()
+            .map(|entry| (entry.user_id.clone(), (entry, at)))
+            .collect();
+    }
+
+    /// Adds a place it lacks.
+    fn add_place(&mut self, place: &str) {
+        if self.is_beyond(place) {
+            self.places.push(place.to_owned());
+        } else if !self.holds(place) {
+            let at = self.index(place);
+            self.places.insert(at, place.to_owned());
         }
     }
 
@@ -138,7 +157,8 @@ impl Positions {
         if now < admitting_from(on_sale) {
             let mut line = listed.lock().await;
             if line.read_at.is_none() || line.settled {
-                line.places = orders.line_places(ticket_id, None).await?;
+                let read = orders.line_places(ticket_id, None).await?;
+                line.replace(read, Instant::now());
                 line.settled = false;
                 line.read_at = Some(Instant::now());
             } else if line.is_stale() && !line.rereading {
@@ -152,9 +172,7 @@ impl Positions {
                     listed.clone(),
                 ));
             }
-            if !line.holds(place) {
-                line.merge(vec![place.to_owned()]);
-            }
+            line.add_place(place);
             return Ok(count(line.index(place)));
         }
         // Read before the list is locked, so that readers do not queue behind each other's head
@@ -162,7 +180,8 @@ impl Positions {
         let (head, _) = self.head(orders, ticket_id).await?;
         let mut line = listed.lock().await;
         if !line.settled {
-            line.places = orders.line_places(ticket_id, None).await?;
+            let read = orders.line_places(ticket_id, None).await?;
+            line.replace(read, Instant::now());
             line.settled = true;
             line.read_at = Some(Instant::now());
             line.read_at_ms = shared::time::unix_now_ms();
@@ -181,12 +200,10 @@ impl Positions {
         if line.is_beyond(place) || head.as_deref().is_some_and(|head| line.is_beyond(head)) {
             let last = line.places.last().cloned();
             let joined = orders.line_places(ticket_id, last.as_deref()).await?;
-            line.merge(joined);
+            line.merge(joined, Instant::now());
         }
-        if !line.holds(place) {
-            // Its put is not in the index yet: it is where its place says.
-            line.merge(vec![place.to_owned()]);
-        }
+        // Its put may not be in the index yet: it is where its place says.
+        line.add_place(place);
         let first = head.map_or_else(|| line.index(place), |head| line.index(&head));
         Ok(count(line.index(place).saturating_sub(first)))
     }
@@ -225,8 +242,10 @@ impl Positions {
         listed.waiting.insert(entry.user_id.clone(), (entry, read));
     }
 
-    /// The buyer's entry as last read here, if it is certainly still waiting, without reading it
-    /// again: a crowd far back in line reads every few seconds, and its entries do not change.
+    /// The buyer's entry as last read here, or as a read of the line found it, if it is certainly
+    /// still waiting, without reading it: a crowd far back in line reads every few seconds, and
+    /// its entries do not change. So a buyer's first read on an instance that read the line
+    /// (pre-sale buyers all read at once when admissions start) costs no read of its own either.
     ///
     /// A waiting entry changes only when it leaves the line, and entries leave a line only from its
     /// front (`queue::plan`; a join does not replace an entry that waits). So if the head of the
@@ -249,6 +268,17 @@ impl Positions {
                 .get(ticket_id)
                 .and_then(|listed| listed.waiting.get(user_id).cloned())
         };
+        let remembered = match remembered {
+            Some(remembered) => Some(remembered),
+            // Found waiting by a read of the line, if this instance read it.
+            None => self
+                .listed(ticket_id)
+                .lock()
+                .await
+                .entries
+                .get(user_id)
+                .map(|(entry, seen)| (entry.entry(ticket_id), *seen)),
+        };
         let Some((entry, seen)) = remembered else {
             return Ok(None);
         };
@@ -259,9 +289,15 @@ impl Positions {
         if read >= seen && head.is_some_and(|head| head <= entry.place) {
             return Ok(Some(entry));
         }
-        let mut lists = self.lines.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(listed) = lists.get_mut(ticket_id) {
-            listed.waiting.remove(user_id);
+        let line = {
+            let mut lists = self.lines.lock().unwrap_or_else(PoisonError::into_inner);
+            lists.get_mut(ticket_id).map(|listed| {
+                listed.waiting.remove(user_id);
+                Arc::clone(&listed.line)
+            })
+        };
+        if let Some(line) = line {
+            line.lock().await.entries.remove(user_id);
         }
         Ok(None)
     }
@@ -293,7 +329,7 @@ async fn reread(
     line.rereading = false;
     match read {
         Ok(places) => {
-            line.merge(places);
+            line.merge(places, Instant::now());
             line.read_at = Some(Instant::now());
             line.read_at_ms = started_ms;
         }
@@ -336,10 +372,18 @@ mod tests {
 
     #[test]
     fn merging_keeps_places_in_line_order_once_each() {
+        let in_line = |place: &str| InLine {
+            place: place.to_owned(),
+            user_id: format!("buyer {place}"),
+            quantity: 1,
+            joined_at: String::new(),
+        };
         let mut line = Line::default();
-        line.merge(vec!["b".into(), "d".into()]);
-        line.merge(vec!["a".into(), "c".into(), "d".into(), "e".into()]);
+        line.merge(vec![in_line("b"), in_line("d")], Instant::now());
+        line.merge(["a", "c", "d", "e"].map(in_line).to_vec(), Instant::now());
+        line.add_place("c");
         assert_eq!(line.places, ["a", "b", "c", "d", "e"]);
+        assert_eq!(line.entries.len(), 5);
         assert_eq!(line.index("c"), 2);
         assert!(line.is_beyond("f"));
         assert!(!line.holds("bb"));

@@ -214,6 +214,39 @@ impl QueueEntry {
     }
 }
 
+/// A waiting entry as a read of its line gives it: its place, and what a waiting buyer's answer
+/// shows besides ([`crate::positions`] answers from it without reading the entry).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InLine {
+    #[serde(rename = "gsi1sk")]
+    pub place: String,
+    pub user_id: String,
+    pub quantity: i64,
+    pub joined_at: String,
+}
+
+impl InLine {
+    /// The entry, waiting, as far as its answer goes (no keys).
+    pub fn entry(&self, ticket_id: &str) -> QueueEntry {
+        QueueEntry {
+            pk: String::new(),
+            entity: String::new(),
+            ticket_id: ticket_id.to_owned(),
+            user_id: self.user_id.clone(),
+            quantity: self.quantity,
+            state: QueueState::Waiting,
+            place: self.place.clone(),
+            joined_at: self.joined_at.clone(),
+            admitted_until: None,
+            admitted_until_unix: None,
+            order_id: None,
+            gsi1pk: None,
+            gsi1sk: None,
+        }
+    }
+}
+
 /// Seconds until the entry at `position` is let in, at the pace the queue has kept since
 /// `onSaleAt` (entries admitted over the seconds elapsed); before any admission, only the time
 /// until `onSaleAt` is known.

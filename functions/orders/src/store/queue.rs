@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 
 use super::Orders;
 use crate::order::{self, OrderItem};
-use crate::queue::{self, QueueEntry};
+use crate::queue::{self, InLine, QueueEntry};
 use crate::replica::{self, TicketReplica};
 
 /// The writes of the queue's transactions, by name.
@@ -316,20 +316,23 @@ impl Orders {
             .cloned())
     }
 
-    /// The places of the entries waiting in a listing's line after `after` (all of them for
-    /// `None`), in line order: only the index's sort keys are returned, 1 MB of keys read a page.
+    /// The entries waiting in a listing's line after the place `after` (all of them for `None`), in
+    /// line order: only their places and what their answers show, 1 MB read a page.
     pub async fn line_places(
         &self,
         ticket_id: &str,
         after: Option<&str>,
-    ) -> Result<Vec<String>, ApiError> {
+    ) -> Result<Vec<InLine>, ApiError> {
         let mut places = Vec::new();
         let mut start = None;
         loop {
             let mut query = self
                 .line_query(ticket_id)
                 .expression_attribute_names("#isk", INDEX_SK)
-                .projection_expression("#isk")
+                .expression_attribute_names("#user", "userId")
+                .expression_attribute_names("#quantity", "quantity")
+                .expression_attribute_names("#joined", "joinedAt")
+                .projection_expression("#isk, #user, #quantity, #joined")
                 .set_exclusive_start_key(start);
             query = match after {
                 Some(after) => query
@@ -338,13 +341,9 @@ impl Orders {
                 None => query.key_condition_expression("#ipk = :partition"),
             };
             let output = query.send().await.map_err(dynamo::sdk_error)?;
-            places.extend(
-                output
-                    .items
-                    .unwrap_or_default()
-                    .iter()
-                    .filter_map(|item| item.get(INDEX_SK)?.as_s().ok().cloned()),
-            );
+            for item in output.items.unwrap_or_default() {
+                places.push(dynamo::parse_item(item)?);
+            }
             match output.last_evaluated_key {
                 Some(key) if !key.is_empty() => start = Some(key),
                 _ => return Ok(places),
