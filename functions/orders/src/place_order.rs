@@ -68,26 +68,36 @@ async fn place_order(
 }
 
 /// The listing's replica. Orders that arrive while one is being read share that read. A drop's,
-/// once its sale has started, is also kept for [`crate::recent::FRESH`]: what an admitted order
-/// takes from it (seller, `onSaleAt`, title, price) no longer changes then, except an edit of the
-/// title or price while nothing is held, and its availability does not matter, since the
-/// admission holds the tickets. Any other listing's is not kept: a hold's shortcut refuses on
-/// its availability, which must be no older than the read.
+/// once its sale has started, is also kept for [`DROP_KEPT`]: what an admitted order takes from it
+/// (seller, `onSaleAt`, title, price) no longer changes then, except by an edit of the title or
+/// price, which the tickets context refuses while any order holds tickets, and its availability
+/// does not matter, since the admission holds the tickets. So the crowd of admitted buyers does not
+/// read it: under a drop's load one read can take seconds, and every order waiting on it would.
+/// Any other listing's is not kept: a hold's shortcut refuses on its availability, which must be
+/// no older than the read.
 async fn replica(state: &OrderState, ticket_id: &str) -> Result<Option<TicketReplica>, ApiError> {
+    let now = shared::time::unix_now();
+    let on_sale = |ticket: &TicketReplica| ticket.on_sale_unix().is_some_and(|at| at <= now);
+    if let Some(drop) = state
+        .replicas
+        .kept_within(ticket_id, DROP_KEPT)
+        .flatten()
+        .filter(on_sale)
+    {
+        return Ok(Some(drop));
+    }
     let (read, _) = state
         .replicas
         .read(ticket_id, || state.orders.replica(ticket_id))
         .await?;
-    let now = shared::time::unix_now();
-    let on_sale = read
-        .as_ref()
-        .and_then(TicketReplica::on_sale_unix)
-        .is_some_and(|on_sale| on_sale <= now);
-    if !on_sale {
+    if !read.as_ref().is_some_and(on_sale) {
         state.replicas.forget(ticket_id);
     }
     Ok(read)
 }
+
+/// How long this instance's orders use a drop's replica read once its sale started.
+const DROP_KEPT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// An order on a listing that is not a drop: a hold, committed with others for the listing.
 async fn place(

@@ -116,6 +116,17 @@ impl<T: Clone> Recent<T> {
         }
     }
 
+    /// The listing's value as kept, if its read began less than `age` ago: for a value whose
+    /// reader knows it changes less often than [`FRESH`] allows for.
+    pub fn kept_within(&self, ticket_id: &str, age: Duration) -> Option<T> {
+        let kept = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        kept.get(ticket_id)?
+            .value
+            .as_ref()
+            .filter(|(_, read)| read.elapsed() < age)
+            .map(|(value, _)| value.clone())
+    }
+
     /// The listing's value and when its read began: as kept, if fresh; else from the read another
     /// reader has under way (one that began since the listing was last forgotten); else read with
     /// `read` (and kept, unless forgotten meanwhile) while the readers arriving meanwhile wait
