@@ -97,23 +97,19 @@ impl<'a> Keys<'a> {
     /// Claims the key, or finds the answer it already has.
     pub async fn claim(self, key: &IdempotencyKey) -> Result<Claim, ApiError> {
         let now = crate::time::unix_now();
+        let mut record = Taking::record(key, RUNNING, now);
+        record
+            .item
+            .insert("claimedUntil".to_owned(), dynamo::n(now + CLAIM_SECONDS));
         let put = self
             .0
             .client()
             .put_item()
             .table_name(self.0.table())
-            .item(PK, dynamo::s(key.key.clone()))
-            .item("entity", dynamo::s("idempotency"))
-            .item("state", dynamo::s(RUNNING))
-            .item("claim", dynamo::s(key.claim.clone()))
-            .item("claimedUntil", dynamo::n(now + CLAIM_SECONDS))
-            .item("ttl", dynamo::n(now + REMEMBER_SECONDS))
+            .set_item(Some(record.item))
             .condition_expression(CLAIMABLE)
-            .expression_attribute_names("#pk", PK)
-            .expression_attribute_names("#ttl", "ttl")
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":now", dynamo::n(now))
-            .expression_attribute_values(":running", dynamo::s(RUNNING))
+            .set_expression_attribute_names(Some(record.names))
+            .set_expression_attribute_values(Some(record.values))
             .send()
             .await;
         match put {
@@ -178,22 +174,17 @@ impl<'a> Keys<'a> {
         status: StatusCode,
         body: &str,
     ) -> Result<TransactWriteItem, ApiError> {
-        let now = crate::time::unix_now();
+        let mut record = Taking::record(key, DONE, crate::time::unix_now());
+        record
+            .item
+            .insert("status".to_owned(), dynamo::n(i64::from(status.as_u16())));
+        record.item.insert("body".to_owned(), dynamo::s(body));
         let put = Put::builder()
             .table_name(self.0.table())
-            .item(PK, dynamo::s(key.key.clone()))
-            .item("entity", dynamo::s("idempotency"))
-            .item("state", dynamo::s(DONE))
-            .item("claim", dynamo::s(key.claim.clone()))
-            .item("ttl", dynamo::n(now + REMEMBER_SECONDS))
-            .item("status", dynamo::n(i64::from(status.as_u16())))
-            .item("body", dynamo::s(body))
+            .set_item(Some(record.item))
             .condition_expression(CLAIMABLE)
-            .expression_attribute_names("#pk", PK)
-            .expression_attribute_names("#ttl", "ttl")
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":now", dynamo::n(now))
-            .expression_attribute_values(":running", dynamo::s(RUNNING))
+            .set_expression_attribute_names(Some(record.names))
+            .set_expression_attribute_values(Some(record.values))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .map_err(ApiError::internal)?;
@@ -262,6 +253,44 @@ impl<'a> Keys<'a> {
         };
         if let Err(e) = settled {
             tracing::warn!(error = %e, "could not settle an idempotency key; it lapses in {CLAIM_SECONDS} s");
+        }
+    }
+}
+
+/// A put that takes a key ([`CLAIMABLE`]): the record's attributes, and the condition's names and
+/// values.
+struct Taking {
+    item: Item,
+    names: std::collections::HashMap<String, String>,
+    values: Item,
+}
+
+impl Taking {
+    /// The record of `key` in `state`, as of `now` (Unix seconds).
+    fn record(key: &IdempotencyKey, state: &str, now: i64) -> Self {
+        let text = |(name, value): (&str, &str)| (name.to_owned(), dynamo::s(value));
+        let mut item: Item = [
+            (PK, key.key.as_str()),
+            ("entity", "idempotency"),
+            ("state", state),
+            ("claim", key.claim.as_str()),
+        ]
+        .map(text)
+        .into_iter()
+        .collect();
+        item.insert("ttl".to_owned(), dynamo::n(now + REMEMBER_SECONDS));
+        let names = [("#pk", PK), ("#ttl", "ttl"), ("#state", "state")]
+            .map(|(alias, name)| (alias.to_owned(), name.to_owned()))
+            .into();
+        let values = [
+            (":now".to_owned(), dynamo::n(now)),
+            (":running".to_owned(), dynamo::s(RUNNING)),
+        ]
+        .into();
+        Self {
+            item,
+            names,
+            values,
         }
     }
 }
