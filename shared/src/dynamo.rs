@@ -112,19 +112,13 @@ fn admin_timeouts() -> TimeoutConfig {
         .build()
 }
 
-/// A client built from [`sdk_config`].
+/// A client built from the process environment, with [`timeouts`].
 pub async fn client() -> Client {
-    Client::new(&sdk_config().await)
-}
-
-/// What every client is built from: the process environment, [`timeouts`], and at most
-/// [`crate::in_flight::DYNAMODB_CALLS`] calls under way per client.
-pub async fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
+    let config = aws_config::defaults(BehaviorVersion::latest())
         .timeout_config(timeouts())
-        .http_client(crate::in_flight::client())
         .load()
-        .await
+        .await;
+    Client::new(&config)
 }
 
 fn admin_config() -> aws_sdk_dynamodb::config::Builder {

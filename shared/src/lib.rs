@@ -10,7 +10,6 @@ pub mod dynamo;
 pub mod error;
 pub mod events;
 pub mod idempotency;
-pub mod in_flight;
 pub mod json;
 pub mod money;
 pub mod outbox;
