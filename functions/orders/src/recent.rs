@@ -42,9 +42,46 @@ struct Kept<T> {
     reading: Option<Reading<T>>,
 }
 
-/// A read under way: its outcome, once there is one (an error as its text). Its sender is dropped
-/// without an outcome if the reader was cancelled (its request ran out of time).
-type Outcome<T> = Option<Result<(T, Instant), String>>;
+/// A read under way: its outcome, once there is one (an error as [`Failed`]). Its sender is
+/// dropped without an outcome if the reader was cancelled (its request ran out of time).
+type Outcome<T> = Option<Result<(T, Instant), Failed>>;
+
+/// A shared read's error, for each reader that waited for it: of the same kind (a dependency
+/// unavailable or a bug), with the same cause.
+#[derive(Debug, Clone)]
+struct Failed {
+    unavailable: bool,
+    cause: String,
+}
+
+impl From<&ApiError> for Failed {
+    fn from(err: &ApiError) -> Self {
+        match err {
+            ApiError::Internal(cause) => Self {
+                unavailable: false,
+                cause: cause.to_string(),
+            },
+            ApiError::Unavailable(cause) => Self {
+                unavailable: true,
+                cause: cause.to_string(),
+            },
+            other => Self {
+                unavailable: true,
+                cause: other.to_string(),
+            },
+        }
+    }
+}
+
+impl From<Failed> for ApiError {
+    fn from(failed: Failed) -> Self {
+        if failed.unavailable {
+            Self::unavailable(failed.cause)
+        } else {
+            Self::internal(failed.cause)
+        }
+    }
+}
 
 impl<T> Kept<T> {
     fn empty() -> Self {
@@ -79,13 +116,6 @@ pub struct Ticket {
     at: Instant,
 }
 
-impl Ticket {
-    /// When the read this ticket was given for began.
-    pub fn began(self) -> Instant {
-        self.at
-    }
-}
-
 impl<T> Default for Recent<T> {
     fn default() -> Self {
         Self(Mutex::default())
@@ -96,18 +126,13 @@ impl<T: Clone> Recent<T> {
     /// The listing's value, if its read began less than [`FRESH`] ago; otherwise the ticket to
     /// keep it with once read.
     pub fn get(&self, ticket_id: &str) -> Result<T, Ticket> {
-        self.get_read(ticket_id).map(|(value, _)| value)
-    }
-
-    /// [`Recent::get`], with when the value's read began.
-    pub fn get_read(&self, ticket_id: &str) -> Result<(T, Instant), Ticket> {
         let kept = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         let at = Instant::now();
         match kept.get(ticket_id) {
             Some(Kept {
                 value: Some((value, read)),
                 ..
-            }) if read.elapsed() < FRESH => Ok((value.clone(), *read)),
+            }) if read.elapsed() < FRESH => Ok(value.clone()),
             Some(kept) => Err(Ticket {
                 forgotten: kept.forgotten,
                 at,
@@ -149,7 +174,7 @@ impl<T: Clone> Recent<T> {
                         outcome
                             .as_ref()
                             .map(|(value, at)| (value.clone(), *at))
-                            .map_err(ToString::to_string),
+                            .map_err(Failed::from),
                     ));
                     return outcome;
                 }
@@ -161,7 +186,7 @@ impl<T: Clone> Recent<T> {
                 .map(|outcome| outcome.clone());
             match shared {
                 Ok(Some(Ok(value))) => return Ok(value),
-                Ok(Some(Err(err))) => return Err(ApiError::unavailable(err)),
+                Ok(Some(Err(failed))) => return Err(failed.into()),
                 Ok(None) => {
                     return Err(ApiError::internal("a shared read ended without its value"));
                 }
