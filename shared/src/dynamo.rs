@@ -102,6 +102,21 @@ pub fn timeouts() -> TimeoutConfig {
         .build()
 }
 
+/// How long the one attempt of a patient transaction ([`Writes::commit_patiently`]) may wait.
+/// Under a crowd DynamoDB Local queued an admitted buyer's order for more than [`ATTEMPT_TIMEOUT`]:
+/// the SDK then sent it again while the first still ran, which doubled the load that delayed it,
+/// and the buyer heard 503 for an order that committed. Below [`TRANSACT_DEADLINE`], so that the
+/// caller still hears 503 from here rather than from the request's deadline.
+const PATIENT_ATTEMPT: Duration = Duration::from_secs(7);
+
+fn patient_timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .operation_attempt_timeout(PATIENT_ATTEMPT)
+        .operation_timeout(PATIENT_ATTEMPT)
+        .build()
+}
+
 /// Table administration (provisioning, tests' own tables) is no request's business and a cold
 /// DynamoDB Local can take seconds to create a table: it gets generous deadlines instead.
 fn admin_timeouts() -> TimeoutConfig {
@@ -421,22 +436,42 @@ impl<L: Copy + PartialEq> Writes<L> {
 
     /// Runs them as one transaction ([`transact`]): done, or which named writes were refused.
     pub async fn commit(self, client: &Client) -> Result<Result<(), Rejected<L>>, ApiError> {
+        self.commit_within(client, Patience::Usual).await
+    }
+
+    /// [`Writes::commit`] for a write that had better wait for a loaded DynamoDB than be sent
+    /// twice: each attempt waits up to [`PATIENT_ATTEMPT`], and one that timed out is not sent
+    /// again.
+    pub async fn commit_patiently(
+        self,
+        client: &Client,
+    ) -> Result<Result<(), Rejected<L>>, ApiError> {
+        self.commit_within(client, Patience::Patient).await
+    }
+
+    async fn commit_within(
+        self,
+        client: &Client,
+        patience: Patience,
+    ) -> Result<Result<(), Rejected<L>>, ApiError> {
         let labels = self.labels;
-        Ok(transact(client, self.items).await?.map_err(|refused| {
-            let mut rejected = Rejected {
-                failed: Vec::new(),
-                old: Vec::new(),
-            };
-            for (index, label) in labels.into_iter().enumerate() {
-                if refused.failed(index) {
-                    rejected.failed.push(label);
+        Ok(transact_within(client, self.items, patience)
+            .await?
+            .map_err(|refused| {
+                let mut rejected = Rejected {
+                    failed: Vec::new(),
+                    old: Vec::new(),
+                };
+                for (index, label) in labels.into_iter().enumerate() {
+                    if refused.failed(index) {
+                        rejected.failed.push(label);
+                    }
+                    if let Some(item) = refused.old(index) {
+                        rejected.old.push((label, item.clone()));
+                    }
                 }
-                if let Some(item) = refused.old(index) {
-                    rejected.old.push((label, item.clone()));
-                }
-            }
-            rejected
-        }))
+                rejected
+            }))
     }
 }
 
@@ -481,27 +516,59 @@ pub async fn transact(
     client: &Client,
     items: Vec<TransactWriteItem>,
 ) -> Result<Result<(), Refused>, ApiError> {
-    tokio::time::timeout(TRANSACT_DEADLINE, transact_until_settled(client, items))
-        .await
-        .unwrap_or_else(|_| {
-            Err(ApiError::unavailable(format!(
-                "transaction not settled within {TRANSACT_DEADLINE:?}"
-            )))
-        })
+    transact_within(client, items, Patience::Usual).await
+}
+
+/// How long each attempt of a transaction may wait for DynamoDB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Patience {
+    /// The client's deadlines ([`timeouts`]).
+    Usual,
+    /// One attempt of up to [`PATIENT_ATTEMPT`], not sent again after it times out.
+    Patient,
+}
+
+async fn transact_within(
+    client: &Client,
+    items: Vec<TransactWriteItem>,
+    patience: Patience,
+) -> Result<Result<(), Refused>, ApiError> {
+    tokio::time::timeout(
+        TRANSACT_DEADLINE,
+        transact_until_settled(client, items, patience),
+    )
+    .await
+    .unwrap_or_else(|_| {
+        Err(ApiError::unavailable(format!(
+            "transaction not settled within {TRANSACT_DEADLINE:?}"
+        )))
+    })
 }
 
 async fn transact_until_settled(
     client: &Client,
     items: Vec<TransactWriteItem>,
+    patience: Patience,
 ) -> Result<Result<(), Refused>, ApiError> {
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let result = client
+        let request = client
             .transact_write_items()
-            .set_transact_items(Some(items.clone()))
-            .send()
-            .await;
+            .set_transact_items(Some(items.clone()));
+        let result = match patience {
+            Patience::Usual => request.send().await,
+            Patience::Patient => {
+                request
+                    .customize()
+                    .config_override(
+                        aws_sdk_dynamodb::config::Builder::default()
+                            .timeout_config(patient_timeouts()),
+                    )
+                    .send()
+                    .await
+            }
+        };
         let err = match result {
             Ok(_) => return Ok(Ok(())),
             Err(err) => err,

@@ -21,8 +21,8 @@ pub fn router(state: Buyers<Ledger>) -> Router {
         .with_state(state)
 }
 
-/// Sessions, the table, NATS and `DROP_ADMISSION_SECONDS` (a cancelled order lets a drop's queue
-/// move on); no hold time.
+/// Sessions, the table, NATS, `DROP_ADMISSION_SECONDS` and `DROP_ADMITTED_MAX` (a cancelled order
+/// lets a drop's queue move on); no hold time.
 pub async fn app(
     (sessions, (store, admission)): (Sessions, (StoreSettings, Admission)),
 ) -> Result<Router, async_nats::ConnectError> {

@@ -90,7 +90,8 @@ pub fn complete_router(ledger: Ledger) -> Router {
         .with_state(ledger)
 }
 
-/// The tables, NATS, and `DROP_ADMISSION_SECONDS` (an expired order lets a drop's queue move on).
+/// The tables, NATS, `DROP_ADMISSION_SECONDS` and `DROP_ADMITTED_MAX` (an expired order lets a
+/// drop's queue move on).
 pub async fn expire_app(
     (store, admission): (StoreSettings, Admission),
 ) -> Result<Router, async_nats::ConnectError> {

@@ -74,13 +74,34 @@ pub fn admitting_from(on_sale: i64) -> i64 {
     on_sale + ADMISSION_GRACE_SECONDS
 }
 
-/// `DROP_ADMISSION_SECONDS` (default 120): how long an admitted buyer may order.
+/// How a drop lets buyers in: `DROP_ADMISSION_SECONDS` (default 120), how long an admitted buyer
+/// may order, and `DROP_ADMITTED_MAX` (default 100), how many admissions may be open at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Admission(pub Duration);
+pub struct Admission {
+    pub window: Duration,
+    /// The pace of the hold path (`api.md`: buyers are let in "at the pace the hold path
+    /// sustains"). Every admitted buyer orders at once: letting 2,000 in at a drop's start sent
+    /// 2,000 orders together, which waited in DynamoDB past their deadlines (the queued bench
+    /// answered about 3,000 of them 503). An admission leaves the count when it is ordered or
+    /// lapses, so an abandoned one holds its place for at most the window.
+    pub open_max: usize,
+}
+
+impl Admission {
+    pub fn new(window: Duration) -> Self {
+        Self {
+            window,
+            ..Self::default()
+        }
+    }
+}
 
 impl Default for Admission {
     fn default() -> Self {
-        Self(Duration::from_secs(120))
+        Self {
+            window: Duration::from_secs(120),
+            open_max: 100,
+        }
     }
 }
 
@@ -90,7 +111,14 @@ impl FromEnv for Admission {
         if seconds == 0 {
             env.invalid("DROP_ADMISSION_SECONDS", "must be at least 1 second");
         }
-        Self(Duration::from_secs(seconds))
+        let open_max: usize = env.parsed_or("DROP_ADMITTED_MAX", 100);
+        if open_max == 0 {
+            env.invalid("DROP_ADMITTED_MAX", "must be at least 1");
+        }
+        Self {
+            window: Duration::from_secs(seconds),
+            open_max,
+        }
     }
 }
 
@@ -271,14 +299,17 @@ pub struct Plan {
     pub sold_out: Vec<usize>,
 }
 
-/// The head entries (in line order) let in from `available`, in strict order: an entry that does
-/// not fit yet stops the admissions, unless it wants more than `unsold` (then it never will).
-pub fn plan(head: &[QueueEntry], available: i64, unsold: i64) -> Plan {
+/// The head entries (in line order) let in from `available`, at most `room` of them, in strict
+/// order: an entry that does not fit yet stops the admissions, unless it wants more than `unsold`
+/// (then it never will).
+pub fn plan(head: &[QueueEntry], available: i64, unsold: i64, room: usize) -> Plan {
     let mut plan = Plan::default();
     let mut left = available;
     for (n, entry) in head.iter().enumerate() {
         if entry.quantity > unsold {
             plan.sold_out.push(n);
+        } else if plan.admit.len() >= room {
+            break;
         } else if entry.quantity <= left {
             left -= entry.quantity;
             plan.admit.push(n);
@@ -312,7 +343,8 @@ struct Progress {
 /// Why an advance let nobody in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Idle {
-    /// Nothing was available, or admissions had not started: a join changes neither.
+    /// Nothing was available, admissions had not started, or as many are open as may be: a join
+    /// changes none of these.
     Closed,
     /// The line had nothing that fits: a join may bring something.
     Waiting,
@@ -406,7 +438,7 @@ const ADMISSION_IN_FLIGHT: i64 = 30;
 /// ends a whole window after it was computed, which was at most [`ADMISSION_IN_FLIGHT`] before the
 /// read. An admission lapses once its end is in the past (`queue::QueueEntry::is_admitted_at`).
 pub fn lapse_bound(first_end: Option<i64>, read_at: i64, admission: Admission) -> i64 {
-    let window = i64::try_from(admission.0.as_secs()).unwrap_or(i64::MAX);
+    let window = i64::try_from(admission.window.as_secs()).unwrap_or(i64::MAX);
     let written_since = read_at.saturating_add(window) - ADMISSION_IN_FLIGHT;
     first_end.map_or(written_since, |end| written_since.min(end + 1))
 }
@@ -679,12 +711,21 @@ async fn advance_now(
         if !admitting || ticket.available <= 0 {
             return Ok(Advanced::still(Some(ticket), moved, Idle::Closed));
         }
-        let head = orders.line(ticket_id, ADMIT_MAX * ADMIT_BATCHES).await?;
+        let open = orders
+            .open_admissions(ticket_id, admission.open_max)
+            .await?;
+        let mut room = admission.open_max.saturating_sub(open);
+        if room == 0 {
+            return Ok(Advanced::still(Some(ticket), moved, Idle::Closed));
+        }
+        let head = orders
+            .line(ticket_id, room.min(ADMIT_MAX * ADMIT_BATCHES))
+            .await?;
         let started = Instant::now();
         let mut ticket = ticket;
         let mut from = 0;
         for batch in 0..ADMIT_BATCHES {
-            let plan = plan(&head[from..], ticket.available, ticket.unsold());
+            let plan = plan(&head[from..], ticket.available, ticket.unsold(), room);
             if plan.admit.is_empty() && plan.sold_out.is_empty() {
                 return Ok(if batch == 0 {
                     Advanced::still(Some(ticket), moved, Idle::Waiting)
@@ -695,7 +736,7 @@ async fn advance_now(
             let admit: Vec<&QueueEntry> = plan.admit.iter().map(|&n| &head[from + n]).collect();
             let sold_out: Vec<&QueueEntry> =
                 plan.sold_out.iter().map(|&n| &head[from + n]).collect();
-            let until = shared::time::deadline_after(admission.0);
+            let until = shared::time::deadline_after(admission.window);
             match orders.admit(&ticket, &admit, &sold_out, until).await? {
                 Admitted::Admitted => {
                     moved = true;
@@ -707,7 +748,9 @@ async fn advance_now(
                     ticket.reserved += total;
                     ticket.admitted_entries += count(admit.len());
                     from += plan.admit.len() + plan.sold_out.len();
-                    if ticket.available <= 0 || started.elapsed() >= ADMIT_BATCHES_FOR {
+                    room -= plan.admit.len();
+                    if ticket.available <= 0 || room == 0 || started.elapsed() >= ADMIT_BATCHES_FOR
+                    {
                         return Ok(Advanced::moved());
                     }
                 }
@@ -755,7 +798,7 @@ mod tests {
     fn admissions_stop_at_the_first_entry_that_does_not_fit_yet() {
         let head = [entry(2), entry(3), entry(1)];
         assert_eq!(
-            plan(&head, 4, 10),
+            plan(&head, 4, 10, 10),
             Plan {
                 admit: vec![0],
                 sold_out: vec![]
@@ -764,10 +807,23 @@ mod tests {
     }
 
     #[test]
+    fn admissions_stop_when_as_many_are_open_as_may_be() {
+        let head = [entry(1), entry(1), entry(9), entry(1)];
+        assert_eq!(
+            plan(&head, 10, 5, 1),
+            Plan {
+                admit: vec![0],
+                sold_out: vec![]
+            }
+        );
+        assert_eq!(plan(&head, 10, 5, 0), Plan::default());
+    }
+
+    #[test]
     fn an_entry_wanting_more_than_could_ever_come_back_is_sold_out_and_skipped() {
         let head = [entry(5), entry(1)];
         assert_eq!(
-            plan(&head, 2, 3),
+            plan(&head, 2, 3, 10),
             Plan {
                 admit: vec![1],
                 sold_out: vec![0]
@@ -777,13 +833,13 @@ mod tests {
 
     #[test]
     fn lapses_are_looked_for_again_when_the_first_admission_read_ends() {
-        let window = Admission(Duration::from_secs(120));
+        let window = Admission::new(Duration::from_secs(120));
         assert_eq!(lapse_bound(Some(1_000), 950, window), 1_001);
     }
 
     #[test]
     fn lapses_are_looked_for_again_in_time_for_an_admission_being_written_during_the_read() {
-        let window = Admission(Duration::from_secs(120));
+        let window = Admission::new(Duration::from_secs(120));
         let bound = lapse_bound(None, 900, window);
         assert_eq!(bound, 900 + 120 - ADMISSION_IN_FLIGHT);
         assert_eq!(lapse_bound(Some(2_000), 900, window), bound);
@@ -791,7 +847,7 @@ mod tests {
 
     #[test]
     fn with_a_window_shorter_than_a_write_in_flight_every_advance_looks_for_lapses() {
-        let window = Admission(Duration::from_secs(5));
+        let window = Admission::new(Duration::from_secs(5));
         assert!(lapse_bound(Some(1_000), 900, window) <= 900);
     }
 

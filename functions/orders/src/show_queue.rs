@@ -16,7 +16,7 @@ pub fn router(state: Line) -> Router {
         .with_state(state)
 }
 
-/// Sessions, `TABLE_PREFIX` and `DROP_ADMISSION_SECONDS`.
+/// Sessions, `TABLE_PREFIX`, `DROP_ADMISSION_SECONDS` and `DROP_ADMITTED_MAX`.
 pub async fn app(
     settings: (
         shared::session::Sessions,

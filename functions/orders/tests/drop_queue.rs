@@ -592,6 +592,29 @@ async fn post_sale_joins_are_admitted_in_the_order_they_joined() {
 }
 
 #[tokio::test]
+async fn no_more_buyers_are_admitted_at_once_than_the_pace_allows_and_an_order_lets_the_next_in() {
+    let mut app = TestApp::start().await;
+    app.line.admission.open_max = 2;
+    let (seller, _) = app.user("seller");
+    let ticket = app.drop_on_sale(&seller, 5).await;
+    let buyers = app.crowd(3);
+    app.join_in_turn(&buyers, &ticket).await;
+    let [first, second, third] = [0, 1, 2].map(|n| buyers[n].1.as_str());
+    // Tickets enough for all three, but two admissions open at most: the third waits at the front.
+    assert_eq!(app.entry(first, &ticket).await["state"], "admitted");
+    assert_eq!(app.entry(second, &ticket).await["state"], "admitted");
+    let waiting = app.entry(third, &ticket).await;
+    assert_eq!(
+        (&waiting["state"], &waiting["position"]),
+        (&json!("waiting"), &json!(1))
+    );
+    app.placed(first, &ticket, 1).await;
+    support::a_moment_later().await;
+    assert_eq!(app.entry(third, &ticket).await["state"], "admitted");
+    assert_eq!(app.replica(&ticket).await.available, 2);
+}
+
+#[tokio::test]
 async fn the_replica_keeps_a_drop_s_on_sale_time_and_seed_through_updates() {
     let app = TestApp::start().await;
     let (seller, _) = app.user("seller");
@@ -659,7 +682,8 @@ async fn buyers_joining_at_once_are_each_written_once_even_when_they_send_twice(
 
 #[tokio::test]
 async fn one_read_at_the_start_of_a_big_drop_lets_in_more_than_one_transaction_holds() {
-    let app = TestApp::start().await;
+    let mut app = TestApp::start().await;
+    app.line.admission.open_max = 250;
     let (seller, _) = app.user("seller");
     let on_sale = time::OffsetDateTime::now_utc() + time::Duration::seconds(4);
     let ticket = app.drop_listing(&seller, 250, on_sale, SEED).await;

@@ -51,8 +51,8 @@ fn placing_an_order_reads_sessions_and_the_hold_time() {
 }
 
 #[test]
-fn the_queue_and_what_moves_it_read_the_admission_window() {
-    let bad = &[("DROP_ADMISSION_SECONDS", "0")];
+fn the_queue_and_what_moves_it_read_the_admission_window_and_pace() {
+    let bad = &[("DROP_ADMISSION_SECONDS", "0"), ("DROP_ADMITTED_MAX", "0")];
     for binary in [
         env!("CARGO_BIN_EXE_join-queue"),
         env!("CARGO_BIN_EXE_show-queue"),
@@ -60,9 +60,14 @@ fn the_queue_and_what_moves_it_read_the_admission_window() {
         env!("CARGO_BIN_EXE_expire-order"),
     ] {
         let complaints: &[&str] = if binary.ends_with("expire-order") {
-            &["PORT", "DROP_ADMISSION_SECONDS"]
+            &["PORT", "DROP_ADMISSION_SECONDS", "DROP_ADMITTED_MAX"]
         } else {
-            &["PORT", "JWT_KEY is not set", "DROP_ADMISSION_SECONDS"]
+            &[
+                "PORT",
+                "JWT_KEY is not set",
+                "DROP_ADMISSION_SECONDS",
+                "DROP_ADMITTED_MAX",
+            ]
         };
         assert_complains_of(binary, bad, complaints);
     }

@@ -3,7 +3,7 @@
 
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{
-    ConditionCheck, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+    ConditionCheck, Put, ReturnValuesOnConditionCheckFailure, Select, TransactWriteItem, Update,
 };
 use contract::OrderStatus;
 use contract::drops::QueueState;
@@ -376,6 +376,29 @@ impl Orders {
         entries(output.items.unwrap_or_default())
     }
 
+    /// How many admissions of a listing are open (admitted, neither ordered nor lapsed yet),
+    /// counting no further than `limit`: one query of the index, which reads at most `limit` keys.
+    pub async fn open_admissions(&self, ticket_id: &str, limit: usize) -> Result<usize, ApiError> {
+        let output = self
+            .0
+            .client()
+            .query()
+            .table_name(self.0.table())
+            .index_name(INDEX)
+            .key_condition_expression("#ipk = :partition")
+            .expression_attribute_names("#ipk", INDEX_PK)
+            .expression_attribute_values(
+                ":partition",
+                dynamo::s(queue::admitted_partition(ticket_id)),
+            )
+            .select(Select::Count)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(dynamo::sdk_error)?;
+        Ok(usize::try_from(output.count).unwrap_or(0))
+    }
+
     /// Ends an admission that ran out unused: the entry becomes `lapsed` (only if it is still the
     /// admission as read, for its quantity and end, and that end is before `now`, so an order in
     /// time wins and a rejoin for another quantity is not lapsed) and its capacity goes back to the
@@ -559,7 +582,9 @@ impl Orders {
                 self.adjust(ticket_id, admitted - quantity, false)?,
             );
         }
-        match writes.commit(self.0.client()).await? {
+        // Patiently: a crowd of admitted buyers orders at once, and an order sent twice is twice
+        // the load that made it late.
+        match writes.commit_patiently(self.0.client()).await? {
             Ok(()) => Ok(PlacedAdmitted::Held),
             Err(refused) if refused.failed(Write::Answer) => Ok(PlacedAdmitted::KeyTaken(
                 refused.old(Write::Answer).cloned(),

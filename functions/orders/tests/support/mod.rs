@@ -35,7 +35,7 @@ impl TestApp {
     /// An app whose drops admit buyers for `admission`.
     pub async fn with_admission(admission: Duration) -> Self {
         let mut app = Self::start().await;
-        app.line.admission = Admission(admission);
+        app.line.admission = Admission::new(admission);
         app
     }
 
