@@ -75,7 +75,7 @@ pub fn admitting_from(on_sale: i64) -> i64 {
 }
 
 /// How a drop lets buyers in: `DROP_ADMISSION_SECONDS` (default 120), how long an admitted buyer
-/// may order, and `DROP_ADMITTED_MAX` (default 100), how many admissions may be open at once.
+/// may order, and `DROP_ADMITTED_MAX` (default 50), how many admissions may be open at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Admission {
     pub window: Duration,
@@ -100,7 +100,7 @@ impl Default for Admission {
     fn default() -> Self {
         Self {
             window: Duration::from_secs(120),
-            open_max: 100,
+            open_max: 50,
         }
     }
 }
@@ -111,7 +111,7 @@ impl FromEnv for Admission {
         if seconds == 0 {
             env.invalid("DROP_ADMISSION_SECONDS", "must be at least 1 second");
         }
-        let open_max: usize = env.parsed_or("DROP_ADMITTED_MAX", 100);
+        let open_max: usize = env.parsed_or("DROP_ADMITTED_MAX", 50);
         if open_max == 0 {
             env.invalid("DROP_ADMITTED_MAX", "must be at least 1");
         }

@@ -351,14 +351,9 @@ impl Orders {
         }
     }
 
-    /// The first `limit` admitted entries of a listing, the earliest to end first.
-    pub async fn first_admissions(
-        &self,
-        ticket_id: &str,
-        limit: usize,
-    ) -> Result<Vec<QueueEntry>, ApiError> {
-        let output = self
-            .0
+    /// A query of a listing's open admissions, the earliest to end first.
+    fn admitted_query(&self, ticket_id: &str) -> QueryFluentBuilder {
+        self.0
             .client()
             .query()
             .table_name(self.0.table())
@@ -369,6 +364,16 @@ impl Orders {
                 ":partition",
                 dynamo::s(queue::admitted_partition(ticket_id)),
             )
+    }
+
+    /// The first `limit` admitted entries of a listing, the earliest to end first.
+    pub async fn first_admissions(
+        &self,
+        ticket_id: &str,
+        limit: usize,
+    ) -> Result<Vec<QueueEntry>, ApiError> {
+        let output = self
+            .admitted_query(ticket_id)
             .limit(i32::try_from(limit).unwrap_or(i32::MAX))
             .send()
             .await
@@ -380,17 +385,7 @@ impl Orders {
     /// counting no further than `limit`: one query of the index, which reads at most `limit` keys.
     pub async fn open_admissions(&self, ticket_id: &str, limit: usize) -> Result<usize, ApiError> {
         let output = self
-            .0
-            .client()
-            .query()
-            .table_name(self.0.table())
-            .index_name(INDEX)
-            .key_condition_expression("#ipk = :partition")
-            .expression_attribute_names("#ipk", INDEX_PK)
-            .expression_attribute_values(
-                ":partition",
-                dynamo::s(queue::admitted_partition(ticket_id)),
-            )
+            .admitted_query(ticket_id)
             .select(Select::Count)
             .limit(i32::try_from(limit).unwrap_or(i32::MAX))
             .send()
