@@ -13,6 +13,8 @@
 //!   transaction, conditioned on the replica as it was read (its version, `available`, `sold`), so
 //!   admitted entries never promise more than there is. An admitted entry leaves the line for the
 //!   index partition `admitted#<ticket>`, sorted by when its admission ends.
+//! - Admission is paced: no more than [`Admission::open_max`] admissions are open at once (counted
+//!   in `admitted#<ticket>`), as every admitted buyer orders at once.
 //! - Nothing runs on a clock: every join and read ([`advance`]) first lapses the admissions that ran
 //!   out (their capacity back, one conditional transaction each) and then admits the next entries
 //!   that fit, from [`ADMISSION_GRACE_SECONDS`] after `onSaleAt` on. Cancelled and expired orders
