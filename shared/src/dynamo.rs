@@ -127,13 +127,17 @@ fn admin_timeouts() -> TimeoutConfig {
         .build()
 }
 
-/// A client built from the process environment, with [`timeouts`].
+/// A client built from [`sdk_config`].
 pub async fn client() -> Client {
-    let config = aws_config::defaults(BehaviorVersion::latest())
+    Client::new(&sdk_config().await)
+}
+
+/// What every client is built from: the process environment and [`timeouts`].
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
         .timeout_config(timeouts())
         .load()
-        .await;
-    Client::new(&config)
+        .await
 }
 
 fn admin_config() -> aws_sdk_dynamodb::config::Builder {

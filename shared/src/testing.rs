@@ -336,10 +336,7 @@ pub async fn stalled_client() -> (Client, std::net::TcpListener) {
 }
 
 async fn client_at(endpoint: &str) -> Client {
-    let base = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .timeout_config(dynamo::timeouts())
-        .load()
-        .await;
+    let base = dynamo::sdk_config().await;
     let config = aws_sdk_dynamodb::config::Builder::from(&base)
         .endpoint_url(endpoint)
         .build();
